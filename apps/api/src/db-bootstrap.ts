@@ -1,0 +1,18 @@
+import 'reflect-metadata';
+import { bootstrapDatabases, ConfigError, createRootLogger, loadConfig } from '@app/platform';
+import { enabledDatabases } from './api.app';
+
+/** `npm run db:bootstrap`: roles, schemas and migrations for every enabled module. */
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const logger = createRootLogger(config.env.LOG_LEVEL);
+  await bootstrapDatabases(config, enabledDatabases(config), logger);
+}
+
+run().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(error instanceof ConfigError ? 78 : 1);
+  },
+);

@@ -1,0 +1,10 @@
+import type { ModuleDatabaseDefinition } from '@app/platform';
+import { CreateNotifications1732406600000 } from './migrations/1732406600000-create-notifications';
+import { NotificationEntity } from './notification.entity';
+
+/** The notifications module's tables (schema `notifications`) and its migration history. */
+export const notificationsDatabase: ModuleDatabaseDefinition = {
+  module: 'notifications',
+  entities: [NotificationEntity],
+  migrations: [CreateNotifications1732406600000],
+};

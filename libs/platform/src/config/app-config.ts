@@ -1,0 +1,139 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import Ajv from 'ajv';
+
+/** The domain modules this deployable knows about; the order is the boot order. */
+export const DOMAIN_MODULES = ['users', 'orders', 'notifications'] as const;
+export type DomainModuleName = (typeof DOMAIN_MODULES)[number];
+
+const Int = (def: number, min = 0, max = 2 ** 31 - 1) => Type.Integer({ default: def, minimum: min, maximum: max });
+
+/**
+ * Every environment variable the service reads, with its default. This is the only
+ * place `process.env` is interpreted; everything else receives a typed AppConfig.
+ */
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+  }),
+  PORT: Int(3000, 0, 65535),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+    default: 'info',
+  }),
+  /** Admin connection: used only by the bootstrap step (roles, schemas, migrations). */
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres' }),
+  /** Module roles are named `<prefix>_<module>`, e.g. `app_users`. */
+  DB_ROLE_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$', default: 'app' }),
+  DB_ROLE_PASSWORD: Type.String({ minLength: 8, default: 'module-role-password' }),
+  DB_POOL_MAX: Int(10, 1, 500),
+  DB_CONNECT_TIMEOUT_MS: Int(2000, 100, 60000),
+  DB_STATEMENT_TIMEOUT_MS: Int(2000, 100, 600000),
+  DB_BOOTSTRAP_ON_START: Type.Boolean({ default: true }),
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  /** Every Redis key (queues, caches) starts with this, so runs and tenants never collide. */
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_:.-]{1,64}$', default: 'mm' }),
+  MODULES_ENABLED: Type.String({ default: DOMAIN_MODULES.join(',') }),
+  OUTBOX_POLL_INTERVAL_MS: Int(1000, 10, 600000),
+  OUTBOX_BATCH_SIZE: Int(100, 1, 5000),
+  INBOX_MAX_ATTEMPTS: Int(8, 1, 100),
+  INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
+  INBOX_CONCURRENCY: Int(8, 1, 256),
+  BODY_LIMIT_BYTES: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
+  SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
+});
+export type Env = Static<typeof EnvSchema>;
+
+/** Per-module overrides (`USERS_DB_POOL_MAX`, `NOTIFICATIONS_DATABASE_URL`, ...). */
+const ModuleOverrideSchema = Type.Object({
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DB_POOL_MAX: Type.Optional(Int(10, 1, 500)),
+  DB_CONNECT_TIMEOUT_MS: Type.Optional(Int(2000, 100, 60000)),
+  DB_STATEMENT_TIMEOUT_MS: Type.Optional(Int(2000, 100, 600000)),
+});
+
+export interface ModuleDatabaseConfig {
+  module: DomainModuleName;
+  schema: string;
+  role: string;
+  /** Connection for the module's own role: privileges on its own schema only. */
+  url: string;
+  poolMax: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+export interface AppConfig {
+  env: Env;
+  enabledModules: ReadonlySet<DomainModuleName>;
+  databases: Record<DomainModuleName, ModuleDatabaseConfig>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false });
+
+function validate<T extends TSchema>(schema: T, input: Record<string, unknown>, prefix = ''): Static<T> {
+  const check = ajv.compile(schema);
+  if (!check(input)) {
+    const err = check.errors![0];
+    const variable =
+      err.keyword === 'required'
+        ? (err.params as { missingProperty: string }).missingProperty
+        : err.instancePath.replace(/^\//, '');
+    const got = input[variable];
+    throw new ConfigError(
+      `Invalid configuration: ${prefix}${variable} ${err.message}` +
+        (got === undefined ? '' : ` (got ${JSON.stringify(got)})`),
+    );
+  }
+  return input as Static<T>;
+}
+
+function pick(source: NodeJS.ProcessEnv, keys: string[], prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = source[prefix + key];
+    // An empty variable counts as unset, like most twelve-factor tooling treats it.
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+/** Replaces the credentials of an admin URL with a module role's own. */
+function urlForRole(adminUrl: string, role: string, password: string): string {
+  const url = new URL(adminUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+  const env = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
+  const requested = env.MODULES_ENABLED.split(',').map((m) => m.trim()).filter(Boolean);
+  for (const name of requested) {
+    if (!(DOMAIN_MODULES as readonly string[]).includes(name)) {
+      throw new ConfigError(
+        `Invalid configuration: MODULES_ENABLED names unknown module "${name}" (known: ${DOMAIN_MODULES.join(', ')})`,
+      );
+    }
+  }
+  const databases = {} as Record<DomainModuleName, ModuleDatabaseConfig>;
+  for (const module of DOMAIN_MODULES) {
+    const prefix = `${module.toUpperCase()}_`;
+    const o = validate(ModuleOverrideSchema, pick(source, Object.keys(ModuleOverrideSchema.properties), prefix), prefix);
+    const role = `${env.DB_ROLE_PREFIX}_${module}`;
+    databases[module] = {
+      module,
+      schema: module,
+      role,
+      url: o.DATABASE_URL ?? urlForRole(env.DATABASE_URL, role, env.DB_ROLE_PASSWORD),
+      poolMax: o.DB_POOL_MAX ?? env.DB_POOL_MAX,
+      connectTimeoutMs: o.DB_CONNECT_TIMEOUT_MS ?? env.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: o.DB_STATEMENT_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
+    };
+  }
+  return { env, enabledModules: new Set(requested as DomainModuleName[]), databases };
+}

@@ -1,0 +1,49 @@
+import type { DataSourceOptions, EntitySchema, MixedList } from 'typeorm';
+import type { DomainModuleName, ModuleDatabaseConfig } from '../config/app-config';
+
+/**
+ * What a domain module tells the platform about its database: its TypeORM entities and
+ * its own migration history. The platform adds the connection (the module's own role,
+ * pool and timeouts); the module never sees another module's tables.
+ */
+export interface ModuleDatabaseDefinition {
+  module: DomainModuleName;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  entities: MixedList<Function | string | EntitySchema>;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  migrations: MixedList<Function | string>;
+}
+
+/** TypeORM connection name of a module; also the schema name. */
+export function dataSourceName(module: DomainModuleName): string {
+  return module;
+}
+
+export function moduleDataSourceOptions(
+  definition: ModuleDatabaseDefinition,
+  db: ModuleDatabaseConfig,
+): DataSourceOptions {
+  return {
+    type: 'postgres',
+    name: dataSourceName(definition.module),
+    url: db.url,
+    schema: db.schema,
+    entities: definition.entities,
+    migrations: definition.migrations,
+    // Each module keeps its own migration history inside its own schema.
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    applicationName: `mm:${db.module}`,
+    connectTimeoutMS: db.connectTimeoutMs,
+    extra: {
+      max: db.poolMax,
+      connectionTimeoutMillis: db.connectTimeoutMs,
+      // Enforced by the server: a runaway query is cancelled instead of holding a pool slot.
+      statement_timeout: db.statementTimeoutMs,
+      idle_in_transaction_session_timeout: Math.max(db.statementTimeoutMs * 5, 10_000),
+      options: `-c search_path=${db.schema}`,
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * @app/platform: cross-cutting infrastructure only (config, database ownership, queues,
+ * outbox/inbox, Redis, health, logging, errors, HTTP plumbing). It depends on no domain
+ * module; domain modules and apps depend on it through this entry point only.
+ */
+export * from './config/app-config';
+export * from './config/config.module';
+export * from './database/module-database';
+export * from './database/module-database.module';
+export * from './database/outbox-inbox.sql';
+export * from './database/database-bootstrap';
+export * from './errors/domain-error';
+export * from './health/health.module';
+export * from './http/http-app';
+export * from './http/problem-details.filter';
+export * from './http/schema-validation';
+export * from './lifecycle/shutdown.state';
+export * from './logging/logger';
+export * from './logging/logging.module';
+export * from './logging/request-context';
+export * from './messaging/inbox.consumer';
+export * from './messaging/integration-event';
+export * from './messaging/messaging.registry';
+export * from './messaging/module-messaging';
+export * from './messaging/outbox.publisher';
+export * from './messaging/outbox.relay';
+export * from './messaging/queue.factory';
+export * from './messaging/subscription.registry';
+export * from './platform.module';
+export * from './redis/redis-connection';
+export * from './redis/redis.module';

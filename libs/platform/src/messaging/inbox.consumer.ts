@@ -1,0 +1,125 @@
+import type { Job } from 'bull';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from 'pino';
+import type { AppConfig, DomainModuleName } from '../config/app-config';
+import { RequestContextStore } from '../logging/request-context';
+import { inboxQueueName, type IntegrationEvent } from './integration-event';
+import type { QueueFactory } from './queue.factory';
+import type { SubscriptionRegistry } from './subscription.registry';
+
+/**
+ * A module's reaction to one integration event type. `handle` runs inside the
+ * transaction that also records the event id in the module's inbox, so the effect
+ * happens exactly once however often the event is delivered.
+ */
+export interface InboxEventHandler<TPayload = unknown> {
+  readonly eventType: string;
+  handle(event: IntegrationEvent<TPayload>, manager: EntityManager): Promise<void>;
+}
+
+/**
+ * Consumes a module's inbox queue. An event counts as delivered only when its handler's
+ * transaction commits; a failure rolls back the inbox row too, and Bull retries with
+ * jittered exponential backoff up to INBOX_MAX_ATTEMPTS. The last failure is recorded in
+ * the module's `dead_letters` table (and the Bull job stays in the failed set).
+ */
+export class InboxConsumer {
+  private readonly handlers = new Map<string, InboxEventHandler>();
+  readonly queueName: string;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly module: DomainModuleName,
+    handlers: InboxEventHandler[],
+    private readonly dataSource: DataSource,
+    private readonly queues: QueueFactory,
+    private readonly subscriptions: SubscriptionRegistry,
+    private readonly config: AppConfig,
+    private readonly logger: Logger,
+  ) {
+    this.queueName = inboxQueueName(module);
+    for (const handler of handlers) {
+      if (this.handlers.has(handler.eventType)) {
+        throw new Error(`Module ${module} registers two inbox handlers for ${handler.eventType}`);
+      }
+      this.handlers.set(handler.eventType, handler);
+    }
+  }
+
+  get eventTypes(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  private get schema(): string {
+    return this.config.databases[this.module].schema;
+  }
+
+  start(): void {
+    this.subscriptions.subscribe(this.queueName, this.eventTypes);
+    void this.queues
+      .get(this.queueName)
+      // '*': jobs are named after their event type (readable in Bull Board).
+      .process('*', this.config.env.INBOX_CONCURRENCY, (job: Job<IntegrationEvent>) => this.consume(job))
+      .catch((error: unknown) => this.logger.error({ err: error, queue: this.queueName }, 'inbox consumer stopped'));
+  }
+
+  /** Waits for the jobs in progress, then stops taking new ones. */
+  async stop(): Promise<void> {
+    this.closing ??= this.queues.get(this.queueName).close();
+    await this.closing.catch(() => undefined);
+  }
+
+  async consume(job: Job<IntegrationEvent>): Promise<void> {
+    const event = job.data;
+    await RequestContextStore.run({ requestId: event.metadata?.requestId ?? event.id }, async () => {
+      const handler = this.handlers.get(event.type);
+      if (!handler) {
+        this.logger.warn({ eventId: event.id, eventType: event.type, module: this.module }, 'no handler for event; skipped');
+        return;
+      }
+      try {
+        const handled = await this.handleOnce(event, handler);
+        this.logger.info(
+          { eventId: event.id, eventType: event.type, module: this.module, duplicate: !handled, attempt: job.attemptsMade + 1 },
+          handled ? 'event handled' : 'duplicate event ignored',
+        );
+      } catch (error) {
+        const attempt = job.attemptsMade + 1;
+        const maxAttempts = job.opts.attempts ?? 1;
+        if (attempt >= maxAttempts) {
+          await this.recordDeadLetter(event, error, attempt);
+          this.logger.error({ err: error, eventId: event.id, eventType: event.type, attempt }, 'event dead-lettered');
+        } else {
+          this.logger.warn({ err: error, eventId: event.id, eventType: event.type, attempt }, 'event handling failed; will retry');
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Returns false when the event was already handled (a redelivery). */
+  private async handleOnce(event: IntegrationEvent, handler: InboxEventHandler): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const inserted: unknown[] = await manager.query(
+        `INSERT INTO "${this.schema}".inbox (event_id, event_type) VALUES ($1, $2)
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+        [event.id, event.type],
+      );
+      if (inserted.length === 0) return false;
+      await handler.handle(event, manager);
+      return true;
+    });
+  }
+
+  private async recordDeadLetter(event: IntegrationEvent, error: unknown, attempts: number): Promise<void> {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    await this.dataSource
+      .query(
+        `INSERT INTO "${this.schema}".dead_letters (event_id, event_type, envelope, error, attempts)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts, failed_at = now()`,
+        [event.id, event.type, JSON.stringify(event), message.slice(0, 2000), attempts],
+      )
+      .catch((dbError: unknown) => this.logger.error({ err: dbError, eventId: event.id }, 'could not record dead letter'));
+  }
+}

@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { RequestContextStore } from '../logging/request-context';
+import type { NewIntegrationEvent } from './integration-event';
+
+/**
+ * Writes integration events into the module's own `outbox` table using the caller's
+ * transaction: the use case's rows and its events commit or roll back together.
+ */
+export class OutboxPublisher {
+  constructor(private readonly schema: string) {}
+
+  async publish(manager: EntityManager, events: NewIntegrationEvent[]): Promise<string[]> {
+    if (!manager.queryRunner?.isTransactionActive) {
+      throw new Error('OutboxPublisher.publish must run inside the use case transaction');
+    }
+    const requestId = RequestContextStore.requestId();
+    const ids: string[] = [];
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    for (const event of events) {
+      const id = randomUUID();
+      ids.push(id);
+      const n = values.length;
+      rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4})`);
+      values.push(id, event.type, JSON.stringify(event.payload), JSON.stringify(requestId ? { requestId } : {}));
+    }
+    if (rows.length === 0) return ids;
+    await manager.query(
+      `INSERT INTO "${this.schema}".outbox (id, event_type, payload, metadata) VALUES ${rows.join(', ')}`,
+      values,
+    );
+    return ids;
+  }
+}

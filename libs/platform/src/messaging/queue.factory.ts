@@ -1,0 +1,89 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import Bull from 'bull';
+import type Redis from 'ioredis';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/app-config';
+import { blockingRedisOptions, createRedis, failFastRedisOptions } from '../redis/redis-connection';
+
+export const JITTERED_BACKOFF = 'exponential-jitter';
+
+/**
+ * Exponential backoff with "equal jitter": half the exponential delay is fixed, half is
+ * random, so retries from many consumers spread out instead of arriving in waves.
+ */
+export function jitteredBackoff(baseMs: number, attemptsMade: number, capMs = 5 * 60_000): number {
+  const exponential = Math.min(capMs, baseMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(exponential / 2 + Math.random() * (exponential / 2));
+}
+
+/** Failed jobs stay visible (dead letters) for a week, bounded in number. */
+export const FAILED_JOB_RETENTION = { age: 7 * 24 * 3600, count: 10_000 };
+
+/**
+ * Builds every Bull queue in the process with one set of options: a shared fail-fast
+ * client and subscriber connection, bounded retention of finished jobs, the jittered
+ * backoff strategy, and the run's key prefix. Used by @nestjs/bull (forRoot) and by the
+ * outbox relay, which produces into other modules' inbox queues without consuming them.
+ */
+@Injectable()
+export class QueueFactory implements OnApplicationShutdown {
+  private readonly queues = new Map<string, Bull.Queue>();
+  private client?: Redis;
+  private subscriber?: Redis;
+  private readonly blocking: Redis[] = [];
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  queueOptions(): Bull.QueueOptions {
+    const url = this.config.env.REDIS_URL;
+    return {
+      prefix: `${this.config.env.REDIS_KEY_PREFIX}:bull`,
+      createClient: (type) => {
+        if (type === 'client') {
+          // Commands wait through one reconnect attempt at most, then reject: a producer
+          // (the outbox relay) learns quickly that Redis is down and backs off.
+          this.client ??= this.quiet(createRedis(url, { ...failFastRedisOptions(), enableOfflineQueue: true }));
+          return this.client;
+        }
+        if (type === 'subscriber') {
+          this.subscriber ??= this.quiet(createRedis(url, blockingRedisOptions()));
+          return this.subscriber;
+        }
+        const connection = this.quiet(createRedis(url, blockingRedisOptions()));
+        this.blocking.push(connection);
+        return connection;
+      },
+      settings: {
+        backoffStrategies: {
+          [JITTERED_BACKOFF]: (attemptsMade: number) => jitteredBackoff(this.config.env.INBOX_BACKOFF_BASE_MS, attemptsMade),
+        },
+      },
+      defaultJobOptions: {
+        removeOnComplete: true,
+        removeOnFail: FAILED_JOB_RETENTION,
+      },
+    };
+  }
+
+  /** One Queue object per name per process. */
+  get(name: string): Bull.Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Bull(name, this.queueOptions());
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // Closing a queue waits for its active jobs to finish.
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    for (const connection of [this.client, this.subscriber, ...this.blocking]) connection?.disconnect();
+  }
+
+  private quiet(redis: Redis): Redis {
+    redis.on('error', () => undefined);
+    return redis;
+  }
+}

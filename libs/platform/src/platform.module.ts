@@ -1,0 +1,48 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { BullModule } from '@nestjs/bull';
+import type { Logger } from 'pino';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { HealthModule } from './health/health.module';
+import { ProblemDetailsFilter } from './http/problem-details.filter';
+import { ShutdownState } from './lifecycle/shutdown.state';
+import { LoggingModule } from './logging/logging.module';
+import { MessagingRegistry } from './messaging/messaging.registry';
+import { QueueFactory } from './messaging/queue.factory';
+import { SubscriptionRegistry } from './messaging/subscription.registry';
+import { RedisModule } from './redis/redis.module';
+
+@Global()
+@Module({
+  imports: [RedisModule],
+  providers: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState],
+  exports: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState],
+})
+class PlatformCoreModule {}
+
+/**
+ * Cross-cutting infrastructure for an application: validated config, logging, Redis,
+ * queues, the messaging backbone, health and the problem+json error filter. Domain
+ * modules are imported next to it by the application, never by the platform.
+ */
+@Module({})
+export class PlatformModule {
+  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+    return {
+      module: PlatformModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(logger),
+        PlatformCoreModule,
+        // Module-owned queues registered with @nestjs/bull share the factory's options.
+        BullModule.forRootAsync({
+          inject: [QueueFactory],
+          useFactory: (queues: QueueFactory) => queues.queueOptions(),
+        }),
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+    };
+  }
+}

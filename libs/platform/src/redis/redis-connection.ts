@@ -1,0 +1,39 @@
+import Redis, { type RedisOptions } from 'ioredis';
+
+/**
+ * Options for connections that serve requests and the relay: fail fast while Redis is
+ * down (no offline queue, one retry) instead of buffering commands in memory forever.
+ * Reconnection continues in the background with a capped delay.
+ */
+export function failFastRedisOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
+    lazyConnect: false,
+  };
+}
+
+/** Blocking/subscriber connections: Bull requires them to wait across reconnects. */
+export function blockingRedisOptions(): RedisOptions {
+  return {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: false,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
+  };
+}
+
+export function createRedis(url: string, options: RedisOptions): Redis {
+  return new Redis(url, options);
+}
+
+/** Resolves with `fallback`'s rejection after `ms` so a stalled Redis never hangs a caller. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

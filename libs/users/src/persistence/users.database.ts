@@ -1,0 +1,10 @@
+import type { ModuleDatabaseDefinition } from '@app/platform';
+import { CreateUsers1732406400000 } from './migrations/1732406400000-create-users';
+import { UserEntity } from './user.entity';
+
+/** The users module's tables (schema `users`) and its migration history. */
+export const usersDatabase: ModuleDatabaseDefinition = {
+  module: 'users',
+  entities: [UserEntity],
+  migrations: [CreateUsers1732406400000],
+};
