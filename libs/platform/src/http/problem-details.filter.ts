@@ -121,6 +121,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
+      // Nest re-wraps some Fastify parser errors as HttpExceptions; keep their safe codes.
+      const wrapped = Object.values(FASTIFY_ERRORS).find((e) => e.status === status && status !== 400);
+      if (wrapped) {
+        return { type: problemTypeFor(wrapped.code), title: TITLES[status], status, detail: wrapped.detail, instance, code: wrapped.code };
+      }
       if (status < 500) {
         // Nest's own 4xx (unknown route, malformed JSON via Nest's parser mapping).
         const isJsonSyntax = status === 400 && /JSON/i.test(exception.message);

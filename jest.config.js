@@ -1,0 +1,21 @@
+/** @type {import('jest').Config} */
+const aliases = {
+  '^@app/platform$': '<rootDir>/libs/platform/src/index.ts',
+  '^@app/(users|orders|notifications)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@app/(users|orders|notifications)/contracts$': '<rootDir>/libs/$1/src/contracts/index.ts',
+};
+
+module.exports = {
+  rootDir: '.',
+  testEnvironment: 'node',
+  // Type-checking is `tsc`'s job in `npm test`; jest only transpiles.
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: aliases,
+  testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/fixtures/'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 30_000,
+  maxWorkers: 2,
+};

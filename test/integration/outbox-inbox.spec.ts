@@ -1,0 +1,164 @@
+import 'reflect-metadata';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import pino from 'pino';
+import type { DataSource, EntityManager } from 'typeorm';
+import {
+  inboxQueueName,
+  MessagingRegistry,
+  moduleDatabaseImports,
+  moduleMessagingProviders,
+  OutboxPublisher,
+  PlatformModule,
+  QueueFactory,
+  type InboxEventHandler,
+  type IntegrationEvent,
+} from '@app/platform';
+import { ordersDatabase } from '@app/orders';
+import { usersDatabase } from '@app/users';
+import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, testConfig } from '../support/test-env';
+
+const EVENT = 'users.test-happened.v1';
+interface TestPayload {
+  key: string;
+  failTimes?: number;
+}
+
+/** Counts calls and successes per event; fails on purpose while `failTimes` says so. */
+@Injectable()
+class RecordingHandler implements InboxEventHandler<TestPayload> {
+  readonly eventType = EVENT;
+  static readonly calls = new Map<string, number>();
+  static readonly successes = new Map<string, number>();
+
+  async handle(event: IntegrationEvent<TestPayload>, manager: EntityManager): Promise<void> {
+    const calls = (RecordingHandler.calls.get(event.payload.key) ?? 0) + 1;
+    RecordingHandler.calls.set(event.payload.key, calls);
+    await manager.query('SELECT 1');
+    if (calls <= (event.payload.failTimes ?? 0)) throw new Error(`planned failure ${calls}`);
+    RecordingHandler.successes.set(event.payload.key, (RecordingHandler.successes.get(event.payload.key) ?? 0) + 1);
+  }
+}
+
+@Module({
+  imports: [...moduleDatabaseImports(usersDatabase)],
+  providers: [...moduleMessagingProviders({ module: 'users' })],
+  exports: [OutboxPublisher],
+})
+class ProducerModule {}
+
+@Module({
+  imports: [...moduleDatabaseImports(ordersDatabase)],
+  providers: [...moduleMessagingProviders({ module: 'orders', handlers: [RecordingHandler] })],
+})
+class ConsumerModule {}
+
+describe('Outbox → relay → inbox backbone', () => {
+  let db: string;
+  const redisPrefix = `${runId()}:backbone`;
+  const contexts: INestApplicationContext[] = [];
+
+  async function startInstance(): Promise<INestApplicationContext> {
+    const config = testConfig(db, { redisPrefix, env: { INBOX_MAX_ATTEMPTS: '4', MODULES_ENABLED: 'users,orders' } });
+    @Module({ imports: [PlatformModule.forRoot(config, pino({ level: 'silent' })), ProducerModule, ConsumerModule] })
+    class InstanceModule {}
+    const context = await NestFactory.createApplicationContext(InstanceModule, { logger: false });
+    await context.init();
+    contexts.push(context);
+    return context;
+  }
+
+  let app: INestApplicationContext;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    app = await startInstance();
+  });
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close()));
+    await deleteRedisPrefix(process.env.TEST_REDIS_URL!, redisPrefix);
+  });
+
+  async function publish(context: INestApplicationContext, payloads: TestPayload[]): Promise<string[]> {
+    const dataSource = context.get<DataSource>(getDataSourceToken('users'));
+    const publisher = context.select(ProducerModule).get(OutboxPublisher, { strict: true });
+    return dataSource.transaction((manager) => publisher.publish(manager, payloads.map((payload) => ({ type: EVENT, payload }))));
+  }
+
+  const inboxRows = (eventId: string) => query(db, 'SELECT 1 FROM orders.inbox WHERE event_id = $1', [eventId]);
+
+  it('refuses to publish outside a transaction (events must commit with the use case)', async () => {
+    const dataSource = app.get<DataSource>(getDataSourceToken('users'));
+    const publisher = app.select(ProducerModule).get(OutboxPublisher, { strict: true });
+    await expect(publisher.publish(dataSource.manager, [{ type: EVENT, payload: { key: 'x' } }])).rejects.toThrow(/inside the use case transaction/);
+  });
+
+  it('delivers an event once and ignores a redelivery of the same event id', async () => {
+    const [id] = await publish(app, [{ key: 'redelivery' }]);
+    await eventually(() => Promise.resolve(RecordingHandler.successes.get('redelivery') === 1));
+    expect(await inboxRows(id)).toHaveLength(1);
+    await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1', [id])).length === 0);
+
+    // Redeliver the same event under another job id, as after a crash between add and delete.
+    const queue = app.get(QueueFactory).get(inboxQueueName('orders'));
+    const envelope: IntegrationEvent = { id, type: EVENT, producer: 'users', occurredAt: new Date().toISOString(), payload: { key: 'redelivery' }, metadata: {} };
+    const job = await queue.add(EVENT, envelope, { jobId: `${id}-again`, attempts: 1, removeOnComplete: false });
+    await job.finished();
+    expect(RecordingHandler.calls.get('redelivery')).toBe(1);
+    expect(RecordingHandler.successes.get('redelivery')).toBe(1);
+    expect(await inboxRows(id)).toHaveLength(1);
+  });
+
+  it('retries a failing handler with backoff and counts the event delivered only once it succeeds', async () => {
+    const [id] = await publish(app, [{ key: 'flaky', failTimes: 2 }]);
+    await eventually(() => Promise.resolve(RecordingHandler.successes.get('flaky') === 1));
+    expect(RecordingHandler.calls.get('flaky')).toBe(3);
+    expect(await inboxRows(id)).toHaveLength(1);
+    expect(await query(db, 'SELECT 1 FROM orders.dead_letters WHERE event_id = $1', [id])).toHaveLength(0);
+  });
+
+  it('stops after INBOX_MAX_ATTEMPTS and leaves a visible dead letter (table and Bull failed set)', async () => {
+    const [id] = await publish(app, [{ key: 'doomed', failTimes: 1000 }]);
+    const [dead] = await eventually(async () => {
+      const rows = await query<{ attempts: number; error: string; event_type: string }>(db, 'SELECT attempts, error, event_type FROM orders.dead_letters WHERE event_id = $1', [id]);
+      return rows.length ? rows : undefined;
+    });
+    expect(dead).toEqual({ attempts: 4, error: 'Error: planned failure 4', event_type: EVENT });
+    expect(RecordingHandler.calls.get('doomed')).toBe(4);
+    expect(await inboxRows(id)).toHaveLength(0);
+    const job = await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id);
+    expect(await job?.getState()).toBe('failed');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(RecordingHandler.calls.get('doomed')).toBe(4);
+  });
+
+  it('never skips an event whose transaction commits after a later one', async () => {
+    const dataSource = app.get<DataSource>(getDataSourceToken('users'));
+    const publisher = app.select(ProducerModule).get(OutboxPublisher, { strict: true });
+    const slow = dataSource.createQueryRunner();
+    await slow.connect();
+    await slow.startTransaction();
+    const [slowId] = await publisher.publish(slow.manager, [{ type: EVENT, payload: { key: 'early-seq-late-commit' } }]);
+    await publish(app, [{ key: 'late-seq-early-commit' }]);
+    await eventually(() => Promise.resolve(RecordingHandler.successes.get('late-seq-early-commit') === 1));
+    expect(RecordingHandler.calls.get('early-seq-late-commit')).toBeUndefined();
+    await slow.commitTransaction();
+    await slow.release();
+    await eventually(() => Promise.resolve(RecordingHandler.successes.get('early-seq-late-commit') === 1));
+    expect(await inboxRows(slowId)).toHaveLength(1);
+  });
+
+  it('runs safely with several instances: every event is handled exactly once', async () => {
+    const second = await startInstance();
+    const keys = Array.from({ length: 120 }, (_, i) => `multi-${i}`);
+    // Produce from both instances at once, in batches, while both relays and consumers run.
+    await Promise.all(
+      Array.from({ length: 12 }, (_, batch) => publish(batch % 2 ? second : app, keys.slice(batch * 10, batch * 10 + 10).map((key) => ({ key })))),
+    );
+    await eventually(() => Promise.resolve(keys.every((key) => RecordingHandler.successes.get(key) === 1)), 20_000);
+    await Promise.all(contexts.map((c) => c.get(MessagingRegistry).drainAll()));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(keys.filter((key) => RecordingHandler.calls.get(key) !== 1)).toEqual([]);
+    expect(await query(db, 'SELECT 1 FROM users.outbox')).toHaveLength(0);
+  });
+});
