@@ -9,7 +9,7 @@ module.exports = {
   rootDir: '.',
   testEnvironment: 'node',
   // Type-checking is `tsc`'s job in `npm test`; jest only transpiles.
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: aliases,
   testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],

@@ -77,13 +77,14 @@ const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, st
 
 function validate<T extends TSchema>(schema: T, input: Record<string, unknown>, prefix = ''): Static<T> {
   const check = ajv.compile(schema);
+  const original = { ...input }; // Ajv coerces in place; report what the operator wrote
   if (!check(input)) {
     const err = check.errors![0];
     const variable =
       err.keyword === 'required'
         ? (err.params as { missingProperty: string }).missingProperty
         : err.instancePath.replace(/^\//, '');
-    const got = input[variable];
+    const got = original[variable];
     throw new ConfigError(
       `Invalid configuration: ${prefix}${variable} ${err.message}` +
         (got === undefined ? '' : ` (got ${JSON.stringify(got)})`),

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { ApiExcludeController } from '@nestjs/swagger';
 import {
@@ -9,6 +9,7 @@ import {
   type HealthIndicatorFunction,
 } from '@nestjs/terminus';
 import { getDataSourceToken } from '@nestjs/typeorm';
+import type { FastifyReply } from 'fastify';
 import type Redis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG } from '../config/config.module';
@@ -45,9 +46,10 @@ export class HealthController {
    */
   @Get('ready')
   @HealthCheck()
-  ready() {
+  async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     if (this.shutdown.isDraining) {
-      throw new ServiceUnavailableException({ status: 'error', error: { shutdown: { status: 'down', message: 'draining' } } });
+      void reply.status(503);
+      return { status: 'error', error: { shutdown: { status: 'down', message: 'draining' } } };
     }
     const checks: HealthIndicatorFunction[] = [...this.config.enabledModules].map((module) => () => {
       const connection = this.moduleRef.get<DataSource>(getDataSourceToken(module), { strict: false });
@@ -62,6 +64,16 @@ export class HealthController {
         return check.down({ message: error instanceof Error ? error.message : 'unreachable' });
       }
     });
-    return this.health.check(checks);
+    try {
+      return await this.health.check(checks);
+    } catch (error) {
+      // Terminus reports "down" as a 503 exception; answer with its report as the body
+      // (what probes and operators read) rather than a generic problem document.
+      if (error instanceof ServiceUnavailableException) {
+        void reply.status(503);
+        return error.getResponse();
+      }
+      throw error;
+    }
   }
 }

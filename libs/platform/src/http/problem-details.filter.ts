@@ -139,7 +139,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         };
       }
     }
-    this.logger.error({ err: exception, method: request.method, url: instance }, 'unhandled error while serving a request');
+    this.logger.error({ err: exception, requestId: request.id, method: request.method, url: instance }, 'unhandled error while serving a request');
     return {
       type: 'about:blank',
       title: TITLES[HttpStatus.INTERNAL_SERVER_ERROR],
