@@ -1,0 +1,67 @@
+/**
+ * The boundary rulebook (architecture.md, "Boundary rules"). Every boundary message carries
+ * its rule tag, e.g. [boundary/platform-no-domain], so a CI failure names the rule and ESLint
+ * names the file.
+ * test/architecture/lint-boundaries.spec.ts proves each tag fires; run with
+ * ESLINT_USE_FLAT_CONFIG=false (legacy eslintrc on ESLint 9).
+ */
+const DOMAIN = ['users', 'orders', 'notifications'];
+// Allowed directions, declared once: whose contracts each domain module may import.
+const MAY_USE = { users: [], orders: ['users'], notifications: ['users', 'orders'] };
+
+const rule = (tag, regex, why) => ({ regex, message: `[boundary/${tag}] ${why}` });
+const either = (names) => `(${names.join('|')})`;
+const EVERYWHERE = [
+  // Only the entry point and the contracts are public. A module's persistence internals
+  // (entities, migrations) are reachable only by a deep path, so this ban keeps them private.
+  rule('no-deep-import', '^@app/[^/]+/(?!contracts$).+',
+    'import a module only via @app/<module> or @app/<module>/contracts'),
+  rule('no-relative-climb', '^(\\.\\./)+(libs(/|$)|([^./][^/]*/)?src(/|$))',
+    'a relative path must not leave its own src; use the @app/<module> alias'),
+];
+const forLib = (lib) => {
+  const others = DOMAIN.filter((m) => m !== lib);
+  const allowed = MAY_USE[lib] ?? [];
+  const denied = lib === 'platform' ? [] : others.filter((m) => !allowed.includes(m));
+  return [
+    ...EVERYWHERE,
+    rule('lib-no-apps', '^(\\.\\./)*apps(/|$)', 'libs never import from apps/'),
+    rule('no-self-alias', `^@app/${lib}(/contracts)?$`,
+      `libs/${lib} imports itself by relative path, not @app/${lib} (cycle through the entry point)`),
+    lib === 'platform' && rule('platform-no-domain', `^@app/${either(DOMAIN)}(/|$)`,
+      'libs/platform must not import domain modules'),
+    denied.length && rule('module-direction', `^@app/${either(denied)}(/|$)`,
+      `${lib} may import contracts of: ${allowed.join(', ') || 'no domain module'}`),
+    allowed.length && rule('contracts-only', `^@app/${either(allowed)}$`,
+      'a domain module imports another only via @app/<module>/contracts'),
+  ].filter(Boolean);
+};
+const restrict = (patterns) => ['error', { patterns }];
+
+module.exports = {
+  root: true,
+  reportUnusedDisableDirectives: true,
+  ignorePatterns: ['dist/', 'node_modules/', 'coverage/', 'test/architecture/fixtures/'],
+  env: { node: true, es2022: true },
+  parser: '@typescript-eslint/parser',
+  parserOptions: { project: './tsconfig.json', tsconfigRootDir: __dirname, sourceType: 'module' },
+  plugins: ['@typescript-eslint', 'import'],
+  extends: ['plugin:@typescript-eslint/recommended'],
+  settings: {
+    'import/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    'import/resolver': { typescript: { project: `${__dirname}/tsconfig.json` }, node: true },
+  },
+  rules: {
+    '@typescript-eslint/no-floating-promises': 'error',
+    '@typescript-eslint/no-explicit-any': 'error',
+    // disableScc: the SCC shortcut crashes on files not on disk, and the boundary spec lints
+    // virtual paths; a plain depth-first search is fast enough at this size.
+    'import/no-cycle': ['error', { ignoreExternal: true, disableScc: true }],
+    'no-restricted-imports': restrict(EVERYWHERE),
+  },
+  // A later override replaces the whole no-restricted-imports list, so each lib gets its full list.
+  overrides: ['platform', ...DOMAIN].map((lib) => ({
+    files: [`libs/${lib}/**/*.ts`],
+    rules: { 'no-restricted-imports': restrict(forLib(lib)) },
+  })),
+};
