@@ -10,6 +10,7 @@ import {
   createHttpAdapter,
   KindedDomainError,
   PlatformModule,
+  Public,
   UuidParam,
   ValidBody,
   ValidQuery,
@@ -30,6 +31,7 @@ class WidgetGoneError extends KindedDomainError {
   }
 }
 
+@Public()
 @Controller({ path: 'widgets', version: '1' })
 class WidgetsController {
   @Get(':id')

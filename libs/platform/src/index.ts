@@ -3,6 +3,12 @@
  * outbox/inbox, Redis, health, logging, errors, HTTP plumbing). It depends on no domain
  * module; domain modules and apps depend on it through this entry point only.
  */
+export * from './auth/access-token';
+export * from './auth/auth.decorators';
+export * from './auth/auth.errors';
+export * from './auth/auth.guard';
+export * from './auth/session-revocation.store';
+export * from './cache/cache-aside';
 export * from './config/app-config';
 export * from './config/config.module';
 export * from './database/module-database';
@@ -13,6 +19,7 @@ export * from './errors/domain-error';
 export * from './health/health.module';
 export * from './http/http-app';
 export * from './http/problem-details.filter';
+export * from './http/redis-throttler.storage';
 export * from './http/schema-validation';
 export * from './lifecycle/shutdown.state';
 export * from './logging/logger';
@@ -24,6 +31,7 @@ export * from './messaging/messaging.registry';
 export * from './messaging/module-messaging';
 export * from './messaging/outbox.publisher';
 export * from './messaging/outbox.relay';
+export * from './messaging/processor-ownership';
 export * from './messaging/queue.factory';
 export * from './messaging/subscription.registry';
 export * from './platform.module';

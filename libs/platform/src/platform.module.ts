@@ -1,10 +1,15 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { BullModule } from '@nestjs/bull';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { AuthGuard } from './auth/auth.guard';
+import { SessionRevocationStore } from './auth/session-revocation.store';
+import { CacheAside } from './cache/cache-aside';
 import { HealthModule } from './health/health.module';
+import { RedisThrottlerStorage } from './http/redis-throttler.storage';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { ShutdownState } from './lifecycle/shutdown.state';
 import { LoggingModule } from './logging/logging.module';
@@ -16,8 +21,8 @@ import { RedisModule } from './redis/redis.module';
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState],
-  exports: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState],
+  providers: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState, SessionRevocationStore, CacheAside, RedisThrottlerStorage],
+  exports: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState, SessionRevocationStore, CacheAside, RedisThrottlerStorage],
 })
 class PlatformCoreModule {}
 
@@ -41,8 +46,21 @@ export class PlatformModule {
           useFactory: (queues: QueueFactory) => queues.queueOptions(),
         }),
         HealthModule,
+        // One global limit per client address, counted in Redis so every instance shares it.
+        ThrottlerModule.forRootAsync({
+          inject: [RedisThrottlerStorage],
+          useFactory: (storage: RedisThrottlerStorage) => ({
+            throttlers: [{ name: 'global', ttl: 60_000, limit: config.env.RATE_LIMIT_PER_MINUTE }],
+            storage,
+          }),
+        }),
       ],
-      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        // Order matters: limit first (cheap, by address), then authenticate.
+        { provide: APP_GUARD, useClass: ThrottlerGuard },
+        { provide: APP_GUARD, useClass: AuthGuard },
+      ],
     };
   }
 }

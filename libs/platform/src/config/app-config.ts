@@ -39,6 +39,21 @@ export const EnvSchema = Type.Object({
   INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
   INBOX_CONCURRENCY: Int(8, 1, 256),
   BODY_LIMIT_BYTES: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** HS256 signing key for access tokens. Required in production; a dev default elsewhere. */
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'mm-api' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'mm-clients' }),
+  ACCESS_TOKEN_TTL_S: Int(900, 30, 86400),
+  REFRESH_TOKEN_TTL_S: Int(30 * 86400, 60, 365 * 86400),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: Int(5, 1, 1000),
+  LOGIN_MAX_FAILURES_PER_IP: Int(20, 1, 100000),
+  LOGIN_FAILURE_WINDOW_S: Int(900, 1, 86400),
+  /** Global limit per client address (or per user when signed in), shared by all instances. */
+  RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
+  /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
+  REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
+  USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
+  USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
 });
@@ -64,7 +79,7 @@ export interface ModuleDatabaseConfig {
 }
 
 export interface AppConfig {
-  env: Env;
+  env: Env & { JWT_SECRET: string };
   enabledModules: ReadonlySet<DomainModuleName>;
   databases: Record<DomainModuleName, ModuleDatabaseConfig>;
 }
@@ -112,7 +127,12 @@ function urlForRole(adminUrl: string, role: string, password: string): string {
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
-  const env = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
+  const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
+  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
+  }
+  // Outside production a fixed development key keeps `npm start` zero-configuration.
+  const env = { ...parsed, JWT_SECRET: parsed.JWT_SECRET ?? 'development-only-secret-change-me-0123456789' };
   const requested = env.MODULES_ENABLED.split(',').map((m) => m.trim()).filter(Boolean);
   for (const name of requested) {
     if (!(DOMAIN_MODULES as readonly string[]).includes(name)) {

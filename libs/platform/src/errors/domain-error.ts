@@ -16,7 +16,14 @@ export abstract class DomainError extends Error {
 }
 
 /** The kinds of failure a domain error can express; the filter maps each to a status. */
-export type DomainErrorKind = 'validation' | 'not-found' | 'conflict' | 'forbidden' | 'unauthorized' | 'unprocessable';
+export type DomainErrorKind =
+  | 'validation'
+  | 'not-found'
+  | 'conflict'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'unprocessable'
+  | 'too-many-requests';
 
 export abstract class KindedDomainError extends DomainError {
   abstract readonly kind: DomainErrorKind;

@@ -1,6 +1,8 @@
 import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { ApiExcludeController } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../auth/auth.decorators';
 import {
   HealthCheck,
   HealthCheckService,
@@ -21,6 +23,8 @@ import { withTimeout } from '../redis/redis-connection';
 const CHECK_TIMEOUT_MS = 1500;
 
 @ApiExcludeController()
+@Public()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

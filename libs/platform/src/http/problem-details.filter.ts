@@ -23,6 +23,7 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   'not-found': 404,
   conflict: 409,
   unprocessable: 422,
+  'too-many-requests': 429,
 };
 
 const TITLES: Record<number, string> = {
@@ -77,6 +78,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
     if (reply.sent) return;
+    if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
+    const retryAfter = (exception as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (problem.status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply
       .status(problem.status)
       .header('content-type', 'application/problem+json; charset=utf-8')

@@ -1,17 +1,34 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import type { InboxConsumer } from './inbox.consumer';
 import type { OutboxRelay } from './outbox.relay';
+import { findProcessorClaims } from './processor-ownership';
 
 /**
  * Every relay and inbox consumer running in this process, by module: what health,
  * metrics and tests look at. Also where queue ownership is checked: a queue consumed
- * by two modules stops the boot.
+ * by two modules, or by a module that does not own it, stops the boot. Inbox consumers
+ * claim their queue as they are created; @nestjs/bull processors at module init.
  */
 @Injectable()
-export class MessagingRegistry {
+export class MessagingRegistry implements OnModuleInit {
   readonly relays = new Map<string, OutboxRelay>();
   readonly consumers = new Map<string, InboxConsumer>();
-  private readonly queueOwners = new Map<string, string>();
+  /** Queue name -> the module consuming it. */
+  readonly queueOwners = new Map<string, string>();
+
+  constructor(private readonly modules: ModulesContainer) {}
+
+  onModuleInit(): void {
+    for (const claim of findProcessorClaims(this.modules)) {
+      if (!claim.module) {
+        throw new Error(
+          `Queue ownership unknown: processor ${claim.processor} for queue "${claim.queue}" is declared in ${claim.host}, which is no domain module (declare it in the module that owns the queue)`,
+        );
+      }
+      this.claimQueue(claim.queue, claim.module);
+    }
+  }
 
   register(module: string, relay: OutboxRelay, consumer?: InboxConsumer): void {
     this.relays.set(module, relay);

@@ -8,6 +8,7 @@ import { ROOT_LOGGER } from '../logging/logging.module';
 import { InboxConsumer, type InboxEventHandler } from './inbox.consumer';
 import { OutboxPublisher } from './outbox.publisher';
 import { OutboxRelay } from './outbox.relay';
+import { OWNING_DOMAIN_MODULE } from './processor-ownership';
 import { QueueFactory } from './queue.factory';
 import { SubscriptionRegistry } from './subscription.registry';
 import { MessagingRegistry } from './messaging.registry';
@@ -45,6 +46,8 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
   const handlers = options.handlers ?? [];
   return [
     ...handlers,
+    // Marks the Nest module as this domain module's: its @Processor classes claim queues as it.
+    { provide: OWNING_DOMAIN_MODULE, useValue: options.module },
     {
       provide: OutboxPublisher,
       inject: [APP_CONFIG],

@@ -7,6 +7,7 @@
 export const UserEvents = {
   registered: 'users.user-registered.v1',
   deleted: 'users.user-deleted.v1',
+  sessionRevoked: 'users.session-revoked.v1',
 } as const;
 
 /** `users.user-registered.v1`: an account was created. */
@@ -22,3 +23,25 @@ export interface UserDeletedV1 {
   userId: string;
   deletedAt: string;
 }
+
+/** `users.session-revoked.v1`: a session ended (logout, token reuse, erasure). */
+export interface SessionRevokedV1 {
+  sessionId: string;
+  userId: string;
+  reason: 'logout' | 'refresh-token-reuse' | 'account-deleted';
+}
+
+/** What other modules may read about a user. Never an entity, never a hash. */
+export interface UserSummary {
+  id: string;
+  name: string;
+  role: 'customer' | 'admin';
+}
+
+/** The only way other modules read user data (synchronously). */
+export interface UsersFacade {
+  findUser(userId: string): Promise<UserSummary | null>;
+}
+
+/** Injection token of UsersFacade; provided globally by the users module. */
+export const USERS_FACADE = Symbol.for('users.UsersFacade');

@@ -1,0 +1,58 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/app-config';
+import { AccessTokens, InvalidAccessTokenError, type Role } from './access-token';
+import { IS_PUBLIC, REQUIRED_ROLES, type AuthenticatedRequest } from './auth.decorators';
+import { ForbiddenRoleError, UnauthenticatedError } from './auth.errors';
+import { SessionRevocationStore } from './session-revocation.store';
+
+/**
+ * Global guard: every route needs a valid bearer access token unless marked @Public().
+ * Verifies the JWT locally, then checks that its session was not revoked (shared
+ * state), then the route's @Roles.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly tokens: AccessTokens;
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly revocations: SessionRevocationStore,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.tokens = accessTokensFor(config);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header) : null;
+    if (!match) throw new UnauthenticatedError();
+    try {
+      request.user = this.tokens.verify(match[1]);
+    } catch (error) {
+      if (error instanceof InvalidAccessTokenError) throw new UnauthenticatedError('The access token is invalid or expired.');
+      throw error;
+    }
+    if (await this.revocations.isRevoked(request.user.sessionId)) {
+      throw new UnauthenticatedError('The session has ended; sign in again.');
+    }
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets);
+    if (roles && !roles.includes(request.user.role)) throw new ForbiddenRoleError();
+    return true;
+  }
+}
+
+export function accessTokensFor(config: AppConfig): AccessTokens {
+  return new AccessTokens({
+    secret: config.env.JWT_SECRET,
+    issuer: config.env.JWT_ISSUER,
+    audience: config.env.JWT_AUDIENCE,
+    ttlSeconds: config.env.ACCESS_TOKEN_TTL_S,
+  });
+}
