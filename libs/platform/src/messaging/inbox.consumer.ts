@@ -3,6 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import type { AppConfig, DomainModuleName } from '../config/app-config';
 import { RequestContextStore } from '../logging/request-context';
+import { withTimeout } from '../redis/redis-connection';
 import { inboxQueueName, type IntegrationEvent } from './integration-event';
 import type { QueueFactory } from './queue.factory';
 import type { SubscriptionRegistry } from './subscription.registry';
@@ -65,8 +66,8 @@ export class InboxConsumer {
 
   /** Waits for the jobs in progress, then stops taking new ones. */
   async stop(): Promise<void> {
-    this.closing ??= this.queues.get(this.queueName).close();
-    await this.closing.catch(() => undefined);
+    this.closing ??= withTimeout(this.queues.get(this.queueName).close(), 10_000, `closing ${this.queueName}`);
+    await this.closing.catch((error: unknown) => this.logger.warn({ err: error, queue: this.queueName }, 'inbox queue did not close cleanly'));
   }
 
   async consume(job: Job<IntegrationEvent>): Promise<void> {

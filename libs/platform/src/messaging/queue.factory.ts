@@ -3,7 +3,7 @@ import Bull from 'bull';
 import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
-import { blockingRedisOptions, createRedis, failFastRedisOptions } from '../redis/redis-connection';
+import { blockingRedisOptions, createRedis, failFastRedisOptions, withTimeout } from '../redis/redis-connection';
 
 export const JITTERED_BACKOFF = 'exponential-jitter';
 
@@ -77,8 +77,9 @@ export class QueueFactory implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    // Closing a queue waits for its active jobs to finish.
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    // Closing a queue waits for its active jobs to finish; a Redis that is down or still
+    // reconnecting must not hold the shutdown past its deadline.
+    await Promise.allSettled([...this.queues.values()].map((q) => withTimeout(q.close(), 10_000, `closing queue ${q.name}`)));
     for (const connection of [this.client, this.subscriber, ...this.blocking]) connection?.disconnect();
   }
 
