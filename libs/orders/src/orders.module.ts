@@ -1,10 +1,31 @@
+import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { moduleDatabaseImports, moduleMessagingProviders } from '@app/platform';
+import { CatalogueService } from './application/catalogue.service';
+import { DemoCatalogueSeeder } from './application/demo-catalogue';
+import { IdempotentOrderPlacement } from './application/idempotent-order-placement';
+import { OrderExpiryProcessor, OrderExpiryScheduler, OrderExpirySweeper, ORDER_EXPIRY_QUEUE } from './application/order-expiry.scheduler';
+import { OrderLifecycleService } from './application/order-lifecycle.service';
+import { PlaceOrderService } from './application/place-order.service';
+import { CancelOrdersOnUserDeletedHandler } from './consumers/cancel-orders-on-user-deleted.handler';
+import { OrdersController } from './http/orders.controller';
+import { ProductsController } from './http/products.controller';
 import { ordersDatabase } from './persistence/orders.database';
 
-/** Catalogue, stock and orders. The schema, role and messaging exist; the API comes next. */
 @Module({
-  imports: [...moduleDatabaseImports(ordersDatabase)],
-  providers: [...moduleMessagingProviders({ module: 'orders' })],
+  imports: [...moduleDatabaseImports(ordersDatabase), BullModule.registerQueue({ name: ORDER_EXPIRY_QUEUE })],
+  controllers: [ProductsController, OrdersController],
+  providers: [
+    CatalogueService,
+    DemoCatalogueSeeder,
+    PlaceOrderService,
+    IdempotentOrderPlacement,
+    OrderLifecycleService,
+    OrderExpiryScheduler,
+    OrderExpiryProcessor,
+    OrderExpirySweeper,
+    ...moduleMessagingProviders({ module: 'orders', handlers: [CancelOrdersOnUserDeletedHandler] }),
+  ],
+  exports: [DemoCatalogueSeeder, OrderExpirySweeper],
 })
 export class OrdersModule {}

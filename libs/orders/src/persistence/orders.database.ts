@@ -1,9 +1,14 @@
 import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateOrdersMessaging1732406500000 } from './migrations/1732406500000-create-orders-messaging';
+import { CreateCatalogueAndOrders1732406800000 } from './migrations/1732406800000-create-catalogue-and-orders';
 
-/** The orders module's tables (schema `orders`) and its migration history. */
+/**
+ * The orders module's tables (schema `orders`) and its migration history. Queries are
+ * hand-written SQL through the module's TypeORM connection: stock and idempotency need
+ * exact statements (conditional updates, ON CONFLICT), not an entity manager's guesses.
+ */
 export const ordersDatabase: ModuleDatabaseDefinition = {
   module: 'orders',
   entities: [],
-  migrations: [CreateOrdersMessaging1732406500000],
+  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000],
 };

@@ -54,8 +54,38 @@ export const EnvSchema = Type.Object({
   REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
   USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
   USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
+  /** How long an order may stay pending before the expiry saga cancels it: 1500ms, 45s, 30m, 2h. */
+  ORDER_PENDING_TTL: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h)$', default: '30m' }),
+  /** Safety net for expiries whose delayed job was lost (e.g. Redis was down). */
+  ORDER_EXPIRY_SWEEP_INTERVAL_MS: Int(60_000, 100, 86_400_000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
+  /** Outgoing mail server (`smtp://user:pass@host:587`, `smtps://...`). Unset: no email channel. */
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  NOTIFICATIONS_EMAIL_FROM: Type.String({ minLength: 3, default: 'Notifications <no-reply@localhost>' }),
+  /** Attempts per email/webhook delivery before it is marked `dead`. */
+  NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS: Int(8, 1, 50),
+  /** Base of the jittered exponential delay between delivery attempts (capped at 5 min). */
+  NOTIFICATIONS_DELIVERY_BACKOFF_BASE_MS: Int(5000, 1, 600000),
+  /** Delivery jobs per channel queue handled at once per instance. */
+  NOTIFICATIONS_DELIVERY_CONCURRENCY: Int(8, 1, 256),
+  /** How often pending deliveries without a job are looked for (a commit also wakes the dispatcher). */
+  NOTIFICATIONS_DISPATCH_INTERVAL_MS: Int(1000, 10, 600000),
+  /** Upper bound on one webhook call: DNS, connect, request and response. */
+  NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: Int(5000, 100, 60000),
+  /** Lets webhooks reach loopback, private, link-local and metadata addresses (tests, local dev). */
+  NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
+  /** Consecutive failures to one destination (host:port) that open its circuit breaker. */
+  NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD: Int(5, 1, 1000),
+  /** How long an open breaker rejects calls before one half-open probe is let through. */
+  NOTIFICATIONS_BREAKER_COOLDOWN_MS: Int(30000, 10, 3_600_000),
+  /** Interval of the comment lines that keep idle event streams (SSE) open through proxies. */
+  NOTIFICATIONS_SSE_HEARTBEAT_MS: Int(15000, 10, 300000),
+  /** Read notifications older than this are deleted by the retention job. */
+  NOTIFICATIONS_RETENTION_DAYS: Int(90, 1, 36500),
+  NOTIFICATIONS_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
+  /** Rows per DELETE statement of the retention job (short transactions, short locks). */
+  NOTIFICATIONS_RETENTION_BATCH_SIZE: Int(1000, 1, 100000),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -82,6 +112,14 @@ export interface AppConfig {
   env: Env & { JWT_SECRET: string };
   enabledModules: ReadonlySet<DomainModuleName>;
   databases: Record<DomainModuleName, ModuleDatabaseConfig>;
+}
+
+/** `1500ms`, `45s`, `30m`, `2h` → milliseconds. */
+export function durationMs(value: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(value);
+  if (!match) throw new ConfigError(`Invalid duration "${value}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
 }
 
 export class ConfigError extends Error {

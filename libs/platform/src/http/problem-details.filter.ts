@@ -47,6 +47,22 @@ export function problemTypeFor(code: string): string {
   return '/problems/' + code.toLowerCase().replace(/\./g, '/').replace(/_/g, '-');
 }
 
+/** The problem document of a domain error (also used to store idempotent replies). */
+export function domainErrorProblem(error: KindedDomainError, instance?: string): ProblemDetails {
+  const status = STATUS_BY_KIND[error.kind];
+  return {
+    // Extension members first: they can never overwrite the standard ones.
+    ...(error.details ?? {}),
+    type: problemTypeFor(error.code),
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail: error.message,
+    instance,
+    code: error.code,
+    ...(error instanceof ValidationFailedError ? { errors: error.errors } : {}),
+  };
+}
+
 /** Errors Fastify raises before a handler runs (body parsing, limits), mapped to safe text. */
 const FASTIFY_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'REQUEST.BODY_TOO_LARGE', detail: 'The request body exceeds the size limit.' },
@@ -100,18 +116,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         errors: exception.errors,
       };
     }
-    if (exception instanceof KindedDomainError) {
-      const status = STATUS_BY_KIND[exception.kind];
-      return {
-        type: problemTypeFor(exception.code),
-        title: TITLES[status] ?? 'Error',
-        status,
-        detail: exception.message,
-        instance,
-        code: exception.code,
-        ...(exception.details ?? {}),
-      };
-    }
+    if (exception instanceof KindedDomainError) return domainErrorProblem(exception, instance);
     const fastifyError = exception as FastifyLikeError;
     if (typeof fastifyError?.code === 'string' && fastifyError.code.startsWith('FST_')) {
       const known = FASTIFY_ERRORS[fastifyError.code];

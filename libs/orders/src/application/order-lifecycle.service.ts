@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { OutboxPublisher, type AuthenticatedUser } from '@app/platform';
+import type { DataSource, EntityManager } from 'typeorm';
+import { OrderEvents, type OrderEventType, type OrderEventV1, type OrderStatus } from '../contracts';
+import { nextStatus, restoresStock, type OrderAction } from '../domain/order-status';
+import { OrderNotFoundError } from '../domain/order.errors';
+import { findOrder, listOrders, toEvent, type OrderView } from '../persistence/order.queries';
+import { decodeCursor, encodeCursor } from './cursor';
+
+const EVENT_OF: Record<OrderAction, OrderEventType> = {
+  confirm: OrderEvents.confirmed,
+  ship: OrderEvents.shipped,
+  deliver: OrderEvents.delivered,
+  cancel: OrderEvents.cancelled,
+  expire: OrderEvents.expired,
+};
+
+/** Reading orders and moving them through the state machine (domain/order-status.ts). */
+@Injectable()
+export class OrderLifecycleService {
+  constructor(
+    @InjectDataSource('orders') private readonly dataSource: DataSource,
+    private readonly outbox: OutboxPublisher,
+  ) {}
+
+  /** Owner or admin; anyone else learns nothing (404, not 403). */
+  async get(orderId: string, caller: AuthenticatedUser): Promise<OrderView> {
+    const order = await findOrder(this.dataSource.manager, orderId);
+    if (!order || (caller.role !== 'admin' && order.userId !== caller.userId)) throw new OrderNotFoundError();
+    return order;
+  }
+
+  async list(userId: string, limit: number, status?: OrderStatus, cursor?: string): Promise<{ items: OrderView[]; nextCursor: string | null }> {
+    const rows = await listOrders(this.dataSource.manager, { userId, status, limit: limit + 1, after: decodeCursor(cursor) });
+    const items = rows.slice(0, limit);
+    const last = rows.length > limit ? items[items.length - 1] : undefined;
+    return { items, nextCursor: last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+  }
+
+  async transition(orderId: string, action: OrderAction, caller?: AuthenticatedUser, reason?: OrderEventV1['reason']): Promise<OrderView> {
+    return this.dataSource.transaction(async (manager) => {
+      const order = await findOrder(manager, orderId, true);
+      if (!order || (caller && caller.role !== 'admin' && order.userId !== caller.userId)) throw new OrderNotFoundError();
+      return this.apply(manager, order, action, reason);
+    });
+  }
+
+  /**
+   * The expiry saga's compensating step. A no-op when the order moved on meanwhile
+   * (confirmed, cancelled...), so a late or duplicate expiry job is harmless.
+   */
+  async expire(orderId: string): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const order = await findOrder(manager, orderId, true);
+      if (!order || order.status !== 'pending' || Date.parse(order.expiresAt) > Date.now()) return false;
+      await this.apply(manager, order, 'expire');
+      return true;
+    });
+  }
+
+  /** Inside the caller's transaction, with the order row locked. */
+  async apply(manager: EntityManager, order: OrderView, action: OrderAction, reason?: OrderEventV1['reason']): Promise<OrderView> {
+    const status = nextStatus(order.status, action);
+    if (restoresStock(action)) {
+      await manager.query(
+        `UPDATE orders.products p SET stock = p.stock + l.quantity, updated_at = now()
+           FROM orders.order_lines l WHERE l.order_id = $1 AND l.product_id = p.id`,
+        [order.id],
+      );
+    }
+    await manager.query('UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1', [order.id, status]);
+    const updated = (await findOrder(manager, order.id))!;
+    const payload = toEvent(updated, { previousStatus: order.status, ...(reason ? { reason } : {}) });
+    await this.outbox.publish(manager, [{ type: EVENT_OF[action], payload }]);
+    return updated;
+  }
+}

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { APP_CONFIG, durationMs, OutboxPublisher, type AppConfig } from '@app/platform';
+import type { DataSource, EntityManager } from 'typeorm';
+import { OrderEvents } from '../contracts';
+import { InsufficientStockError, MixedCurrencyError, ProductNotFoundError } from '../domain/order.errors';
+import { findOrder, toEvent, type OrderView } from '../persistence/order.queries';
+import { OrderExpiryScheduler } from './order-expiry.scheduler';
+
+export interface OrderLineRequest {
+  productId: string;
+  quantity: number;
+}
+
+interface ProductRow {
+  id: string;
+  sku: string;
+  name: string;
+  price_cents: number;
+  currency: string;
+}
+
+/**
+ * Places an order in one transaction: stock is taken with a conditional update per line
+ * (so it can never go below zero, whatever the concurrency), the order and its lines are
+ * written, and `orders.order-placed.v1` goes into the outbox. Any failure writes nothing.
+ * Prices always come from the catalogue.
+ */
+@Injectable()
+export class PlaceOrderService {
+  private readonly pendingTtlMs: number;
+
+  constructor(
+    @InjectDataSource('orders') private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly outbox: OutboxPublisher,
+    private readonly expiry: OrderExpiryScheduler,
+  ) {
+    this.pendingTtlMs = durationMs(config.env.ORDER_PENDING_TTL);
+  }
+
+  async place(userId: string, lines: OrderLineRequest[]): Promise<OrderView> {
+    const order = await this.dataSource.transaction((manager) => this.placeIn(manager, userId, lines));
+    await this.afterCommit(order);
+    return order;
+  }
+
+  /** Schedules the expiry saga's delayed job; needs Redis, so only after the commit. */
+  async afterCommit(order: OrderView): Promise<void> {
+    await this.expiry.schedule(order.id, this.pendingTtlMs);
+  }
+
+  /** Runs inside the caller's transaction (the idempotency record commits with it). */
+  async placeIn(manager: EntityManager, userId: string, lines: OrderLineRequest[]): Promise<OrderView> {
+    const ids = lines.map((l) => l.productId);
+    const products = await manager.query<ProductRow[]>('SELECT id, sku, name, price_cents, currency FROM orders.products WHERE id = ANY($1::uuid[])', [ids]);
+    const byId = new Map(products.map((p) => [p.id, p]));
+    for (const line of lines) if (!byId.has(line.productId)) throw new ProductNotFoundError(line.productId);
+    const currencies = new Set(products.map((p) => p.currency));
+    if (currencies.size > 1) throw new MixedCurrencyError();
+
+    // Lock rows in one global order (by id) so concurrent multi-line orders cannot deadlock.
+    for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
+      const taken = await manager.query<unknown[]>(
+        'WITH u AS (UPDATE orders.products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
+        [line.productId, line.quantity],
+      );
+      if (taken.length === 0) throw new InsufficientStockError(line.productId, byId.get(line.productId)!.sku, line.quantity);
+    }
+
+    const orderId = randomUUID();
+    const total = lines.reduce((sum, l) => sum + byId.get(l.productId)!.price_cents * l.quantity, 0);
+    const currency = products[0].currency;
+    await manager.query(
+      `INSERT INTO orders.orders (id, user_id, status, total_cents, currency, expires_at)
+       VALUES ($1, $2, 'pending', $3, $4, now() + make_interval(secs => $5))`,
+      [orderId, userId, total, currency, this.pendingTtlMs / 1000],
+    );
+    const values: unknown[] = [orderId];
+    const rows = lines.map((line, index) => {
+      const p = byId.get(line.productId)!;
+      values.push(index + 1, p.id, p.sku, p.name, line.quantity, p.price_cents);
+      const n = values.length;
+      return `($1, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+    });
+    await manager.query(
+      `INSERT INTO orders.order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents) VALUES ${rows.join(', ')}`,
+      values,
+    );
+    const order = (await findOrder(manager, orderId))!;
+    await this.outbox.publish(manager, [{ type: OrderEvents.placed, payload: toEvent(order) }]);
+    return order;
+  }
+}

@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import type { InboxEventHandler, IntegrationEvent } from '@app/platform';
+import { UserEvents, type UserDeletedV1 } from '@app/users/contracts';
+import type { EntityManager } from 'typeorm';
+import { OrderLifecycleService } from '../application/order-lifecycle.service';
+import { findOrder } from '../persistence/order.queries';
+
+/**
+ * `users.user-deleted.v1`: pending orders are cancelled and their stock restored; every
+ * other order is kept as the financial record. Orders hold no personal data (only the
+ * opaque user id, no name, email or address), so keeping them erases nothing; they are
+ * marked `user_erased_at`, and the user's idempotency records are dropped.
+ */
+@Injectable()
+export class CancelOrdersOnUserDeletedHandler implements InboxEventHandler<UserDeletedV1> {
+  readonly eventType = UserEvents.deleted;
+
+  constructor(private readonly lifecycle: OrderLifecycleService) {}
+
+  async handle(event: IntegrationEvent<UserDeletedV1>, manager: EntityManager): Promise<void> {
+    const { userId } = event.payload;
+    const pending = await manager.query<{ id: string }[]>(
+      `SELECT id FROM orders.orders WHERE user_id = $1 AND status = 'pending' ORDER BY id FOR UPDATE`,
+      [userId],
+    );
+    for (const { id } of pending) {
+      const order = (await findOrder(manager, id))!;
+      await this.lifecycle.apply(manager, order, 'cancel', 'account-deleted');
+    }
+    await manager.query('UPDATE orders.orders SET user_erased_at = now() WHERE user_id = $1 AND user_erased_at IS NULL', [userId]);
+    await manager.query('DELETE FROM orders.idempotency_keys WHERE user_id = $1', [userId]);
+  }
+}

@@ -1,0 +1,105 @@
+import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { CurrentUser, Roles, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
+import type { FastifyReply } from 'fastify';
+import { IdempotentOrderPlacement } from '../application/idempotent-order-placement';
+import { OrderLifecycleService } from '../application/order-lifecycle.service';
+import { toOrderResponse, type OrderResponse as OrderBody } from '../application/order-response';
+import { PlaceOrderService } from '../application/place-order.service';
+import type { OrderAction } from '../domain/order-status';
+import { ListOrdersQuery, OrderPage, OrderResponse, PlaceOrderRequest } from './order.schemas';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function rejectDuplicateLines(body: PlaceOrderRequest): void {
+  const seen = new Set<string>();
+  const errors = body.items.flatMap((line, index) => {
+    if (seen.has(line.productId)) return [{ field: `items[${index}].productId`, message: 'duplicates an earlier line' }];
+    seen.add(line.productId);
+    return [];
+  });
+  if (errors.length) throw new ValidationFailedError(errors);
+}
+
+@ApiTags('orders')
+@ApiBearerAuth()
+@Controller({ path: 'orders', version: '1' })
+export class OrdersController {
+  constructor(
+    private readonly placeOrder: PlaceOrderService,
+    private readonly idempotent: IdempotentOrderPlacement,
+    private readonly lifecycle: OrderLifecycleService,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Scoped to the user, kept 24 h. Same key + same body replays the first response; different body → 422; concurrent repeat → 409.' })
+  @ApiCreatedResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'Insufficient stock (type ends in insufficient-stock), or the same Idempotency-Key is still in flight' })
+  @ApiUnprocessableEntityResponse({ description: 'Idempotency-Key reused with a different body' })
+  async place(
+    @CurrentUser() caller: AuthenticatedUser,
+    @ValidBody(PlaceOrderRequest) body: PlaceOrderRequest,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<unknown> {
+    rejectDuplicateLines(body);
+    if (key === undefined) return toOrderResponse(await this.placeOrder.place(caller.userId, body.items));
+    if (!IDEMPOTENCY_KEY.test(key)) throw new ValidationFailedError([{ field: 'Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }]);
+    const result = await this.idempotent.place(caller.userId, key, body, body.items);
+    void reply.status(result.status);
+    if (result.replayed) void reply.header('idempotent-replayed', 'true');
+    if (result.status >= 400) void reply.header('content-type', 'application/problem+json; charset=utf-8');
+    return result.body;
+  }
+
+  @Get()
+  @ApiOkResponse({ schema: OrderPage as never })
+  async list(@CurrentUser() caller: AuthenticatedUser, @ValidQuery(ListOrdersQuery) query: ListOrdersQuery): Promise<{ items: OrderBody[]; nextCursor: string | null }> {
+    const page = await this.lifecycle.list(caller.userId, query.limit, query.status as never, query.cursor);
+    return { items: page.items.map(toOrderResponse), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ schema: OrderResponse as never })
+  async get(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
+    return toOrderResponse(await this.lifecycle.get(id, caller));
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'Already shipped, delivered, cancelled or expired' })
+  cancel(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
+    return this.move(id, 'cancel', caller);
+  }
+
+  @Post(':id/confirm')
+  @Roles('admin')
+  @HttpCode(200)
+  @ApiOkResponse({ schema: OrderResponse as never })
+  confirm(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
+    return this.move(id, 'confirm', caller);
+  }
+
+  @Post(':id/ship')
+  @Roles('admin')
+  @HttpCode(200)
+  @ApiOkResponse({ schema: OrderResponse as never })
+  ship(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
+    return this.move(id, 'ship', caller);
+  }
+
+  @Post(':id/deliver')
+  @Roles('admin')
+  @HttpCode(200)
+  @ApiOkResponse({ schema: OrderResponse as never })
+  deliver(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
+    return this.move(id, 'deliver', caller);
+  }
+
+  private async move(id: string, action: OrderAction, caller: AuthenticatedUser): Promise<OrderBody> {
+    const reason = action === 'cancel' ? (caller.role === 'admin' ? 'admin' : 'customer') : undefined;
+    return toOrderResponse(await this.lifecycle.transition(id, action, caller, reason));
+  }
+}

@@ -1,0 +1,90 @@
+import type { EntityManager } from 'typeorm';
+import type { OrderEventV1, OrderLineSummaryV1, OrderStatus } from '../contracts';
+
+export interface OrderView {
+  id: string;
+  userId: string;
+  status: OrderStatus;
+  items: OrderLineSummaryV1[];
+  totalCents: number;
+  currency: string;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+}
+
+interface OrderRow {
+  id: string;
+  user_id: string;
+  status: OrderStatus;
+  total_cents: string;
+  currency: string;
+  created_at: Date;
+  updated_at: Date;
+  expires_at: Date;
+  lines: OrderLineSummaryV1[] | null;
+}
+
+// Lines aggregated in the same statement: one round trip per order (or page of orders).
+const SELECT_ORDERS = `
+  SELECT o.id, o.user_id, o.status, o.total_cents, o.currency, o.created_at, o.updated_at, o.expires_at,
+         (SELECT json_agg(json_build_object('productId', l.product_id, 'sku', l.sku, 'name', l.name,
+                                            'quantity', l.quantity, 'unitPriceCents', l.unit_price_cents)
+                          ORDER BY l.line_no)
+            FROM orders.order_lines l WHERE l.order_id = o.id) AS lines
+    FROM orders.orders o`;
+
+function toView(row: OrderRow): OrderView {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    status: row.status,
+    items: row.lines ?? [],
+    totalCents: Number(row.total_cents),
+    currency: row.currency.trim(),
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+    expiresAt: new Date(row.expires_at).toISOString(),
+  };
+}
+
+export async function findOrder(manager: EntityManager, orderId: string, forUpdate = false): Promise<OrderView | null> {
+  const rows = await manager.query<OrderRow[]>(`${SELECT_ORDERS} WHERE o.id = $1${forUpdate ? ' FOR UPDATE OF o' : ''}`, [orderId]);
+  return rows[0] ? toView(rows[0]) : null;
+}
+
+export interface OrderPageQuery {
+  userId: string;
+  status?: OrderStatus;
+  limit: number;
+  after?: { createdAt: string; id: string };
+}
+
+/** Keyset page, newest first: stable while new orders are inserted. */
+export async function listOrders(manager: EntityManager, query: OrderPageQuery): Promise<OrderView[]> {
+  const params: unknown[] = [query.userId, query.limit];
+  const where = ['o.user_id = $1'];
+  if (query.status) {
+    params.push(query.status);
+    where.push(`o.status = $${params.length}`);
+  }
+  if (query.after) {
+    params.push(query.after.createdAt, query.after.id);
+    where.push(`(o.created_at, o.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  const rows = await manager.query<OrderRow[]>(`${SELECT_ORDERS} WHERE ${where.join(' AND ')} ORDER BY o.created_at DESC, o.id DESC LIMIT $2`, params);
+  return rows.map(toView);
+}
+
+export function toEvent(order: OrderView, extra: Partial<OrderEventV1> = {}): OrderEventV1 {
+  return {
+    orderId: order.id,
+    userId: order.userId,
+    status: order.status,
+    totalCents: order.totalCents,
+    currency: order.currency,
+    lines: order.items,
+    occurredAt: new Date().toISOString(),
+    ...extra,
+  };
+}
