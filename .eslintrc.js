@@ -3,7 +3,9 @@
  * its rule tag, e.g. [boundary/platform-no-domain], so a CI failure names the rule and ESLint
  * names the file.
  * test/architecture/lint-boundaries.spec.ts proves each tag fires; run with
- * ESLINT_USE_FLAT_CONFIG=false (legacy eslintrc on ESLint 9).
+ * ESLINT_USE_FLAT_CONFIG=false (legacy eslintrc on ESLint 9) and `--rulesdir eslint-rules`,
+ * which holds the repo's own rules (queue-ownership, tested in queue-ownership.rule.spec.ts).
+ * .dependency-cruiser.js states the import rules again for a second, independent check.
  */
 const DOMAIN = ['users', 'orders', 'notifications'];
 // Allowed directions, declared once: whose contracts each domain module may import.
@@ -57,6 +59,8 @@ module.exports = {
     // disableScc: the SCC shortcut crashes on files not on disk, and the boundary spec lints
     // virtual paths; a plain depth-first search is fast enough at this size.
     'import/no-cycle': ['error', { ignoreExternal: true, disableScc: true }],
+    // [boundary/queue-ownership]: a queue `<module>.<purpose>` is touched only from libs/<module>.
+    'queue-ownership': ['error', { exempt: ['platform'] }],
     'no-restricted-imports': restrict(EVERYWHERE),
   },
   // A later override replaces the whole no-restricted-imports list, so each lib gets its full list.
