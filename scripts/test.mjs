@@ -24,7 +24,7 @@ if (!quick) {
   step('lint', 'npm', ['run', '--silent', 'lint']);
   step('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
 }
-step('build', 'npx', ['nest', 'build', 'api']);
+step('build', 'npm', ['run', '--silent', 'build']);
 
 const stops = [];
 let databaseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
