@@ -1,6 +1,7 @@
-import { Controller, Get, Headers, HttpCode, Post, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Inject, Optional, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { CurrentUser, Roles, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
+import { USERS_FACADE, type UserSummary, type UsersFacade } from '@app/users/contracts';
 import type { FastifyReply } from 'fastify';
 import { IdempotentOrderPlacement } from '../application/idempotent-order-placement';
 import { OrderLifecycleService } from '../application/order-lifecycle.service';
@@ -29,6 +30,8 @@ export class OrdersController {
     private readonly placeOrder: PlaceOrderService,
     private readonly idempotent: IdempotentOrderPlacement,
     private readonly lifecycle: OrderLifecycleService,
+    // Optional: where `users` runs elsewhere without a facade here, admins see no name.
+    @Optional() @Inject(USERS_FACADE) private readonly users?: UsersFacade,
   ) {}
 
   @Post()
@@ -61,9 +64,12 @@ export class OrdersController {
   }
 
   @Get(':id')
-  @ApiOkResponse({ schema: OrderResponse as never })
-  async get(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
-    return toOrderResponse(await this.lifecycle.get(id, caller));
+  @ApiOkResponse({ schema: OrderResponse as never, description: 'Admins also get `customer` ({ id, name } or null once erased), read through UsersFacade' })
+  async get(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody & { customer?: Pick<UserSummary, 'id' | 'name'> | null }> {
+    const order = toOrderResponse(await this.lifecycle.get(id, caller));
+    if (caller.role !== 'admin' || !this.users) return order;
+    const customer = await this.users.findUser(order.userId);
+    return { ...order, customer: customer ? { id: customer.id, name: customer.name } : null };
   }
 
   @Post(':id/cancel')
