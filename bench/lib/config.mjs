@@ -1,0 +1,64 @@
+// Settings of one `npm run bench` run, all from the environment (see bench/README.md).
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = path.resolve(BENCH_DIR, '..');
+
+function number(name, fallback, { min = 0, integer = false } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+function serviceUrl(name, fallback, protocols) {
+  const value = process.env[name] || fallback;
+  const url = new URL(value);
+  if (!protocols.includes(url.protocol)) throw new Error(`${name} must be a ${protocols.join('/')} URL (got ${value})`);
+  return value;
+}
+
+export function loadBenchConfig() {
+  // Identifiers double as a Postgres database name, a role prefix and a Redis key prefix.
+  const benchId = `bench_${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  return {
+    benchId,
+    adminUrl: serviceUrl('BENCH_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
+    redisUrl: serviceUrl('BENCH_REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    durationS: number('BENCH_DURATION_S', 10, { min: 1 }),
+    warmupS: number('BENCH_WARMUP_S', 3, { min: 0 }),
+    /** Each round measures every side once; figures are medians over rounds. */
+    rounds: number('BENCH_ROUNDS', 1, { min: 1, integer: true }),
+    /** Before each side: wait up to BENCH_QUIET_WAIT_S for the machine to be under BENCH_QUIET_PCT % busy. */
+    quietWaitS: number('BENCH_QUIET_WAIT_S', 20, { min: 0 }),
+    quietPct: number('BENCH_QUIET_PCT', 15, { min: 1 }),
+    connections: number('BENCH_CONNECTIONS', 10, { min: 1, integer: true }),
+    pipelining: number('BENCH_PIPELINING', 1, { min: 1, integer: true }),
+    poolMax: number('BENCH_DB_POOL_MAX', 10, { min: 1, integer: true }),
+    /** Comma-separated substrings of scenario names or file names; empty = all. */
+    only: (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    /** `auto` (build when dist is missing or older than the sources), `always`, `never`. */
+    build: process.env.BENCH_BUILD || 'auto',
+    jwtSecret: process.env.BENCH_JWT_SECRET || `bench-secret-${randomBytes(24).toString('hex')}`,
+    jwtIssuer: 'mm-api',
+    jwtAudience: 'mm-clients',
+    rolePassword: 'module-role-password',
+    resultsFile: process.env.BENCH_RESULTS_FILE || path.join(BENCH_DIR, 'results', 'latest.json'),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
+  };
+}
+
+/** Replaces the credentials and database of an admin URL (module role connections). */
+export function withUrl(base, { user, password, database } = {}) {
+  const url = new URL(base);
+  if (user !== undefined) url.username = user;
+  if (password !== undefined) url.password = password;
+  if (database !== undefined) url.pathname = `/${database}`;
+  return url.toString();
+}

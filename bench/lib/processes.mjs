@@ -1,0 +1,79 @@
+// Child processes under test (the API and the baselines): spawn, wait until they answer,
+// stop. Every server listens on 127.0.0.1 on a port chosen here.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { ROOT } from './config.mjs';
+
+const running = new Set();
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `node <script>` with exactly `env` (plus PATH), waits until GET `readyPath`
+ * answers 200, and returns { url, pid, stop(), output() }.
+ */
+export async function startServer({ label, script, env, nodeArgs = [], readyPath = '/health/live', timeoutMs = 60_000 }) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...nodeArgs, script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const handle = {
+    label,
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      running.delete(handle);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.add(handle);
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      running.delete(handle);
+      throw new Error(`${label} exited (${child.exitCode ?? child.signalCode}) before answering:\n${output}`);
+    }
+    try {
+      const response = await fetch(handle.url + readyPath, { signal: AbortSignal.timeout(1000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return handle;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await handle.stop();
+      throw new Error(`${label} did not answer GET ${readyPath} within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Stops every server still running (used on errors and signals). */
+export async function stopAll() {
+  await Promise.all([...running].map((handle) => handle.stop().catch(() => {})));
+}

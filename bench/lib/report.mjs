@@ -1,0 +1,81 @@
+// The printed table and the JSON file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const fmtInt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
+const fmtMs = (n) => (n === null || n === undefined ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
+
+export function goalText(goal) {
+  if (!goal) return 'info only';
+  const parts = [];
+  if (goal.minThroughputRatio !== undefined) parts.push(`req/s >= ${goal.minThroughputRatio.toFixed(2)}x`);
+  if (goal.maxP99Ratio !== undefined) parts.push(`p99 <= ${goal.maxP99Ratio.toFixed(2)}x`);
+  return `${parts.join(', ')} vs ${goal.baseline}`;
+}
+
+/** Ratios of the product against one baseline, and whether a goal holds. */
+export function compare(product, baseline, goal) {
+  const throughput = product && baseline ? product.reqPerSec / baseline.reqPerSec : null;
+  const p99 = product && baseline ? product.latencyMs.p99 / baseline.latencyMs.p99 : null;
+  let met = null;
+  if (goal && throughput !== null) {
+    met = true;
+    if (goal.minThroughputRatio !== undefined && !(throughput >= goal.minThroughputRatio)) met = false;
+    if (goal.maxP99Ratio !== undefined && !(p99 <= goal.maxP99Ratio)) met = false;
+  }
+  return { throughput, p99, met };
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)));
+  const right = new Set([2, 3, 4, 5, 6, 7]);
+  const line = (row) =>
+    row.map((cell, i) => (right.has(i) ? String(cell).padStart(widths[i]) : String(cell).padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+export function renderTable(results) {
+  const rows = [['scenario', 'side', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', 'req/s ratio', 'p99 ratio', 'goal', 'met']];
+  const notes = [];
+  for (const scenario of results.scenarios) {
+    if (scenario.status !== 'ok' && !scenario.product) {
+      rows.push([scenario.name, `(${scenario.status})`, '-', '-', '-', '-', '-', '-', goalText(scenario.goal), '-']);
+      notes.push(`${scenario.name}: ${scenario.status}: ${scenario.reason}`);
+      continue;
+    }
+    const p = scenario.product;
+    rows.push([scenario.name, 'product (API)', fmtInt(p?.reqPerSec), fmtMs(p?.latencyMs.p50), fmtMs(p?.latencyMs.p99), fmtInt(p?.cpuUsPerRequest), '', '', '', '']);
+    for (const b of scenario.baselines) {
+      const isGoal = scenario.goal?.baseline === b.id;
+      const met = !isGoal ? '' : b.comparison?.met === null || b.comparison?.met === undefined ? '-' : b.comparison.met ? 'yes' : 'NO';
+      rows.push([
+        '',
+        `${b.id}: ${b.label}`,
+        fmtInt(b.stats?.reqPerSec),
+        fmtMs(b.stats?.latencyMs.p50),
+        fmtMs(b.stats?.latencyMs.p99),
+        fmtInt(b.stats?.cpuUsPerRequest),
+        fmtRatio(b.comparison?.throughput),
+        fmtRatio(b.comparison?.p99),
+        isGoal ? goalText(scenario.goal).replace(/ vs .*/, '') : 'info',
+        met,
+      ]);
+    }
+    for (const note of scenario.notes) notes.push(`${scenario.name}: ${note}`);
+    if (scenario.status !== 'ok') notes.push(`${scenario.name}: ${scenario.status}: ${scenario.reason}`);
+  }
+  const s = results.settings;
+  const header = [
+    `bench ${results.benchId}: ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupS} s warm-up + ${s.durationS} s per side` +
+      `${s.rounds > 1 ? ` x ${s.rounds} rounds (medians)` : ''}, DB_POOL_MAX=${s.poolMax}; ${results.machine.cpus} CPUs, Node ${results.machine.node}`,
+    'One process per side, one side at a time. Ratios are product/baseline. CPU us/req: the server process\'s own CPU time',
+    'per response (its work per request; usually steadier than req/s when other work shares the machine).',
+  ].join('\n');
+  return [header, '', table(rows), ...(notes.length ? ['', 'notes:', ...notes.map((n) => `- ${n}`)] : [])].join('\n');
+}
+
+export function writeJson(file, results) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+}
