@@ -67,6 +67,14 @@ describe('Queue ownership at boot', () => {
     }).compile();
     try {
       await app.init();
+    } catch (error) {
+      // Nest's close() re-awaits a failed init and rethrows before releasing anything; the
+      // process would exit here, a test must still close its connections and queues.
+      Object.assign(app, { initializationPromise: Promise.resolve() });
+      await app.close();
+      throw error;
+    }
+    try {
       inspect?.(app);
     } finally {
       await app.close();

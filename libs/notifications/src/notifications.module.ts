@@ -1,12 +1,39 @@
 import { Module } from '@nestjs/common';
 import { moduleDatabaseImports, moduleMessagingProviders } from '@app/platform';
+import { DeliveryDispatcher } from './application/delivery-dispatcher';
+import { LiveNotifications } from './application/live-notifications';
+import { NotificationWriter } from './application/notification-writer';
+import { NotificationsService } from './application/notifications.service';
+import { PreferencesService } from './application/preferences.service';
+import { EmailSender } from './channels/email.sender';
+import { WebhookSender } from './channels/webhook.sender';
+import { DeliveryProcessor } from './consumers/delivery.processor';
+import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
+import { ORDER_EVENT_HANDLERS } from './consumers/notify-on-order-event.handlers';
+import { RetentionJob } from './consumers/retention.job';
 import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-registered.handler';
+import { NotificationsController } from './http/notifications.controller';
+import { NotificationsWorkers } from './notifications.workers';
 import { notificationsDatabase } from './persistence/notifications.database';
 
 @Module({
   imports: [...moduleDatabaseImports(notificationsDatabase)],
+  controllers: [NotificationsController],
   providers: [
-    ...moduleMessagingProviders({ module: 'notifications', handlers: [WelcomeOnUserRegisteredHandler] }),
+    NotificationsService,
+    PreferencesService,
+    NotificationWriter,
+    LiveNotifications,
+    DeliveryDispatcher,
+    DeliveryProcessor,
+    EmailSender,
+    WebhookSender,
+    RetentionJob,
+    NotificationsWorkers,
+    ...moduleMessagingProviders({
+      module: 'notifications',
+      handlers: [WelcomeOnUserRegisteredHandler, EraseOnUserDeletedHandler, ...ORDER_EVENT_HANDLERS],
+    }),
   ],
 })
 export class NotificationsModule {}

@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module';
 import { AuthGuard } from './auth/auth.guard';
 import { SessionRevocationStore } from './auth/session-revocation.store';
 import { CacheAside } from './cache/cache-aside';
+import { EventStreams } from './http/event-stream';
 import { HealthModule } from './health/health.module';
 import { RedisThrottlerStorage } from './http/redis-throttler.storage';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
@@ -17,12 +18,36 @@ import { MessagingRegistry } from './messaging/messaging.registry';
 import { QueueFactory } from './messaging/queue.factory';
 import { SubscriptionRegistry } from './messaging/subscription.registry';
 import { RedisModule } from './redis/redis.module';
+import { RedisPubSub } from './redis/redis-pubsub';
+import { CircuitBreakers } from './resilience/circuit-breaker';
 
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState, SessionRevocationStore, CacheAside, RedisThrottlerStorage],
-  exports: [QueueFactory, SubscriptionRegistry, MessagingRegistry, ShutdownState, SessionRevocationStore, CacheAside, RedisThrottlerStorage],
+  providers: [
+    QueueFactory,
+    SubscriptionRegistry,
+    MessagingRegistry,
+    ShutdownState,
+    SessionRevocationStore,
+    CacheAside,
+    RedisThrottlerStorage,
+    RedisPubSub,
+    CircuitBreakers,
+    EventStreams,
+  ],
+  exports: [
+    QueueFactory,
+    SubscriptionRegistry,
+    MessagingRegistry,
+    ShutdownState,
+    SessionRevocationStore,
+    CacheAside,
+    RedisThrottlerStorage,
+    RedisPubSub,
+    CircuitBreakers,
+    EventStreams,
+  ],
 })
 class PlatformCoreModule {}
 
@@ -50,7 +75,10 @@ export class PlatformModule {
         ThrottlerModule.forRootAsync({
           inject: [RedisThrottlerStorage],
           useFactory: (storage: RedisThrottlerStorage) => ({
-            throttlers: [{ name: 'global', ttl: 60_000, limit: config.env.RATE_LIMIT_PER_MINUTE }],
+            // 'default' keeps the standard header names (Retry-After, X-RateLimit-*).
+            throttlers: [{ name: 'default', ttl: 60_000, limit: config.env.RATE_LIMIT_PER_MINUTE }],
+            // One counter per client for the whole API (not per route), no hashing per request.
+            generateKey: (_context, tracker, name) => `${name}:${tracker}`,
             storage,
           }),
         }),

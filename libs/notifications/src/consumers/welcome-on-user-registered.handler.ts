@@ -1,31 +1,28 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { InboxEventHandler, IntegrationEvent } from '@app/platform';
 import { UserEvents, type UserRegisteredV1 } from '@app/users/contracts';
 import type { EntityManager } from 'typeorm';
-import { NotificationEntity } from '../persistence/notification.entity';
+import { NotificationWriter } from '../application/notification-writer';
+import { welcomeNotification } from '../domain/notification-templates';
 
-/** `users.user-registered.v1` → one welcome notification for the new user. */
+/**
+ * `users.user-registered.v1` → the recipient's address (so email never has to read the
+ * users module's tables) and one welcome notification.
+ */
 @Injectable()
 export class WelcomeOnUserRegisteredHandler implements InboxEventHandler<UserRegisteredV1> {
   readonly eventType = UserEvents.registered;
 
+  constructor(private readonly writer: NotificationWriter) {}
+
   async handle(event: IntegrationEvent<UserRegisteredV1>, manager: EntityManager): Promise<void> {
-    const { userId, name } = event.payload;
-    // The unique (source_event_id, user_id) key backs up the inbox: one row per event and user.
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(NotificationEntity)
-      .values({
-        id: randomUUID(),
-        userId,
-        kind: 'welcome',
-        title: 'Welcome!',
-        body: `Hi ${name}, your account is ready.`,
-        sourceEventId: event.id,
-      })
-      .orIgnore()
-      .execute();
+    const { userId, email, name } = event.payload;
+    await manager.query(
+      `INSERT INTO notifications.recipients (user_id, email, name)
+       SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM notifications.erased_users WHERE user_id = $1)
+       ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, updated_at = now()`,
+      [userId, email, name],
+    );
+    await this.writer.create(manager, { userId, ...welcomeNotification(name), sourceEventId: event.id });
   }
 }

@@ -18,6 +18,10 @@ export class NotificationEntity {
   @Column('text')
   body!: string;
 
+  /** Structured facts for clients, e.g. `{ orderId, status }`. */
+  @Column('jsonb', { default: {} })
+  data!: Record<string, unknown>;
+
   /** The integration event this notification was made from: one per (event, user). */
   @Column('uuid', { name: 'source_event_id' })
   sourceEventId!: string;

@@ -71,8 +71,8 @@ export const EnvSchema = Type.Object({
   NOTIFICATIONS_DELIVERY_CONCURRENCY: Int(8, 1, 256),
   /** How often pending deliveries without a job are looked for (a commit also wakes the dispatcher). */
   NOTIFICATIONS_DISPATCH_INTERVAL_MS: Int(1000, 10, 600000),
-  /** Upper bound on one webhook call: DNS, connect, request and response. */
-  NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: Int(5000, 100, 60000),
+  /** Upper bound on one webhook call: DNS, connect, request and response (below Bull's 30 s job lock). */
+  NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: Int(5000, 100, 25000),
   /** Lets webhooks reach loopback, private, link-local and metadata addresses (tests, local dev). */
   NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
   /** Consecutive failures to one destination (host:port) that open its circuit breaker. */

@@ -12,6 +12,9 @@ export interface ModuleDatabaseDefinition {
   entities: MixedList<Function | string | EntitySchema>;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   migrations: MixedList<Function | string>;
+  /** TypeORM subscribers of the module's connection (e.g. after-commit hooks). */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  subscribers?: MixedList<Function | string>;
 }
 
 /** TypeORM connection name of a module; also the schema name. */
@@ -30,6 +33,7 @@ export function moduleDataSourceOptions(
     schema: db.schema,
     entities: definition.entities,
     migrations: definition.migrations,
+    subscribers: definition.subscribers ?? [],
     // Each module keeps its own migration history inside its own schema.
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',

@@ -16,6 +16,12 @@ export function jitteredBackoff(baseMs: number, attemptsMade: number, capMs = 5 
   return Math.round(exponential / 2 + Math.random() * (exponential / 2));
 }
 
+/** Per-job options of the JITTERED_BACKOFF strategy (Bull passes `backoff.options`). */
+export interface JitteredBackoffOptions {
+  baseMs?: number;
+  capMs?: number;
+}
+
 /** Failed jobs stay visible (dead letters) for a week, bounded in number. */
 export const FAILED_JOB_RETENTION = { age: 7 * 24 * 3600, count: 10_000 };
 
@@ -42,7 +48,7 @@ export class QueueFactory implements OnApplicationShutdown {
         if (type === 'client') {
           // Commands wait through one reconnect attempt at most, then reject: a producer
           // (the outbox relay) learns quickly that Redis is down and backs off.
-          this.client ??= this.quiet(createRedis(url, { ...failFastRedisOptions(), enableOfflineQueue: true }));
+          this.client ??= this.quiet(createRedis(url, { ...failFastRedisOptions(), enableOfflineQueue: true, enableAutoPipelining: false }));
           return this.client;
         }
         if (type === 'subscriber') {
@@ -55,7 +61,9 @@ export class QueueFactory implements OnApplicationShutdown {
       },
       settings: {
         backoffStrategies: {
-          [JITTERED_BACKOFF]: (attemptsMade: number) => jitteredBackoff(this.config.env.INBOX_BACKOFF_BASE_MS, attemptsMade),
+          // A queue's jobs may pass their own base: `backoff: { type: JITTERED_BACKOFF, options: { baseMs } }`.
+          [JITTERED_BACKOFF]: (attemptsMade: number, _error?: unknown, options?: JitteredBackoffOptions | null) =>
+            jitteredBackoff(options?.baseMs ?? this.config.env.INBOX_BACKOFF_BASE_MS, attemptsMade, options?.capMs),
         },
       },
       defaultJobOptions: {
@@ -84,6 +92,8 @@ export class QueueFactory implements OnApplicationShutdown {
   }
 
   private quiet(redis: Redis): Redis {
+    // Shared by every queue of the process; each Bull queue adds its own listeners.
+    redis.setMaxListeners(100);
     redis.on('error', () => undefined);
     return redis;
   }

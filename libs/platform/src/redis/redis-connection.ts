@@ -9,6 +9,8 @@ export function failFastRedisOptions(): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // Commands issued by concurrent requests in the same tick share one write.
+    enableAutoPipelining: true,
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
     lazyConnect: false,

@@ -1,0 +1,115 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  APP_CONFIG,
+  EventStreams,
+  RedisPubSub,
+  ROOT_LOGGER,
+  SessionRevocationStore,
+  type AppConfig,
+  type AuthenticatedUser,
+  type EventStream,
+} from '@app/platform';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { NotificationView } from '../domain/notification';
+import { NotificationsService } from './notifications.service';
+
+/** What travels on a user's live channel. */
+type LiveMessage = { type: 'notification'; notification: NotificationView } | { type: 'erased' };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Live notifications across instances: whichever instance's consumer commits a
+ * notification publishes it on the user's Redis channel (`<prefix>:notifications:live:<userId>`),
+ * and every instance holding a stream for that user subscribes to the channel. A channel
+ * per user means an instance hears only about the users it is streaming to.
+ *
+ * Pub/sub is at most once: a stream that reconnects sends `Last-Event-ID`, and the
+ * notifications it missed are replayed from Postgres before live ones.
+ */
+@Injectable()
+export class LiveNotifications {
+  constructor(
+    private readonly pubsub: RedisPubSub,
+    private readonly streams: EventStreams,
+    private readonly revocations: SessionRevocationStore,
+    private readonly notifications: NotificationsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ROOT_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  private channel(userId: string): string {
+    return this.pubsub.channel(`notifications:live:${userId}`);
+  }
+
+  /** After commit only; best effort (the row is the truth, the stream a courtesy). */
+  publishCreated(userId: string, notification: NotificationView): void {
+    this.publish(userId, { type: 'notification', notification });
+  }
+
+  /** Ends the erased user's open streams on every instance. */
+  publishErased(userId: string): void {
+    this.publish(userId, { type: 'erased' });
+  }
+
+  private publish(userId: string, message: LiveMessage): void {
+    void this.pubsub
+      .publish(this.channel(userId), JSON.stringify(message))
+      .catch((error: unknown) => this.logger.warn({ err: error, userId }, 'live notification not published'));
+  }
+
+  /** Serves `GET /v1/notifications/stream` for the caller until either side closes it. */
+  async open(caller: AuthenticatedUser, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const lastEventId = request.headers['last-event-id'];
+    const replayAfter = typeof lastEventId === 'string' && UUID.test(lastEventId) ? lastEventId : undefined;
+    // Live messages wait in `early` until the replay is written, so the client sees them in order.
+    const state: { stream?: EventStream; early?: LiveMessage[] } = { early: [] };
+    const seen = new Set<string>();
+    const deliver = (message: LiveMessage) => {
+      const { stream, early } = state;
+      if (early || !stream) return void early?.push(message);
+      if (message.type === 'erased') return stream.close();
+      if (seen.has(message.notification.id)) return;
+      stream.send({ id: message.notification.id, event: 'notification', data: message.notification });
+    };
+
+    // Subscribe before anything else, so nothing committed from now on can be missed.
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = await this.pubsub.subscribe(this.channel(caller.userId), (text) => {
+        try {
+          deliver(JSON.parse(text) as LiveMessage);
+        } catch {
+          // Not ours to interpret; ignore.
+        }
+      });
+    } catch (error) {
+      this.logger.warn({ err: error, userId: caller.userId }, 'live stream refused: Redis did not confirm the subscription');
+      void reply.status(503).header('retry-after', '5').header('content-type', 'application/problem+json; charset=utf-8').send(
+        JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'Live notifications are unavailable; retry shortly.' }),
+      );
+      return;
+    }
+
+    const stream = this.streams.open(request, reply, {
+      heartbeatMs: this.config.env.NOTIFICATIONS_SSE_HEARTBEAT_MS,
+      // A signed-out (or erased) session loses its stream at the next heartbeat.
+      stillAllowed: async () => !(await this.revocations.isRevoked(caller.sessionId)),
+    });
+    if (!stream) return unsubscribe();
+    state.stream = stream;
+    stream.onClose(unsubscribe);
+
+    if (replayAfter) {
+      const missed = await this.notifications.newerThan(caller.userId, replayAfter).catch(() => []);
+      for (const notification of missed) {
+        seen.add(notification.id);
+        stream.send({ id: notification.id, event: 'notification', data: notification });
+      }
+    }
+    const buffered = state.early ?? [];
+    state.early = undefined;
+    for (const message of buffered) deliver(message);
+  }
+}

@@ -1,0 +1,137 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { ValidationFailedError } from '@app/platform';
+import type { DataSource } from 'typeorm';
+import type { DeliveryChannel, DeliveryStatus, NotificationView } from '../domain/notification';
+import { NotificationNotFoundError } from '../domain/notification.errors';
+import { execute } from '../persistence/sql';
+
+export interface NotificationListItem extends NotificationView {
+  deliveries: { channel: DeliveryChannel; status: DeliveryStatus; attempts: number }[];
+}
+
+export interface NotificationPage {
+  items: NotificationListItem[];
+  nextCursor: string | null;
+}
+
+interface NotificationRow {
+  id: string;
+  kind: string;
+  title: string;
+  body: string;
+  data: Record<string, unknown>;
+  read_at: Date | null;
+  created_at: Date;
+  /** created_at in UTC with microseconds: JavaScript dates would lose them. */
+  position: string;
+  deliveries?: NotificationListItem['deliveries'];
+}
+
+const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const COLUMNS = `n.id, n.kind, n.title, n.body, n.data, n.read_at, n.created_at,
+  to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position`;
+
+export function toView(row: Omit<NotificationRow, 'position'>): NotificationView {
+  return {
+    id: row.id,
+    kind: row.kind,
+    title: row.title,
+    body: row.body,
+    data: row.data ?? {},
+    read: row.read_at !== null,
+    readAt: row.read_at ? new Date(row.read_at).toISOString() : null,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/**
+ * Keyset cursors over (created_at, id), newest first: a page never repeats or skips a row
+ * however many notifications arrive while a client pages. Opaque to clients.
+ */
+export const NotificationCursor = {
+  encode(row: { position: string; id: string }): string {
+    return Buffer.from(JSON.stringify([row.position, row.id])).toString('base64url');
+  },
+  decode(cursor: string): { position: string; id: string } {
+    try {
+      const [position, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+      if (typeof position === 'string' && POSITION.test(position) && typeof id === 'string' && UUID.test(id)) return { position, id };
+    } catch {
+      // Falls through to the validation error.
+    }
+    throw new ValidationFailedError([{ field: 'cursor', message: 'is not a cursor returned by this endpoint' }]);
+  },
+};
+
+/** The caller's notifications: pages, read state, and the replay for live streams. */
+@Injectable()
+export class NotificationsService {
+  constructor(@InjectDataSource('notifications') private readonly dataSource: DataSource) {}
+
+  async list(userId: string, options: { unread?: boolean; limit: number; cursor?: string }): Promise<NotificationPage> {
+    const params: unknown[] = [userId, options.limit + 1];
+    let where = 'n.user_id = $1';
+    if (options.unread) where += ' AND n.read_at IS NULL';
+    if (options.cursor) {
+      const after = NotificationCursor.decode(options.cursor);
+      params.push(after.position, after.id);
+      where += ' AND (n.created_at, n.id) < ($3::timestamptz, $4::uuid)';
+    }
+    const rows = await this.dataSource.query<NotificationRow[]>(
+      `SELECT ${COLUMNS}, coalesce(d.deliveries, '[]'::json) AS deliveries
+         FROM notifications.notifications n
+         LEFT JOIN LATERAL (
+           SELECT json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts) ORDER BY channel) AS deliveries
+             FROM notifications.deliveries WHERE notification_id = n.id
+         ) d ON true
+        WHERE ${where}
+        ORDER BY n.created_at DESC, n.id DESC
+        LIMIT $2`,
+      params,
+    );
+    const page = rows.slice(0, options.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((row) => ({ ...toView(row), deliveries: row.deliveries ?? [] })),
+      nextCursor: rows.length > options.limit && last ? NotificationCursor.encode(last) : null,
+    };
+  }
+
+  /** Idempotent; another user's notification is "not found", never "forbidden". */
+  async markRead(userId: string, id: string): Promise<void> {
+    const { affected } = await execute(
+      this.dataSource,
+      'UPDATE notifications.notifications SET read_at = coalesce(read_at, now()) WHERE id = $1 AND user_id = $2',
+      [id, userId],
+    );
+    if (affected === 0) throw new NotificationNotFoundError();
+  }
+
+  async markAllRead(userId: string): Promise<number> {
+    const { affected } = await execute(
+      this.dataSource,
+      'UPDATE notifications.notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL',
+      [userId],
+    );
+    return affected;
+  }
+
+  /**
+   * Notifications newer than `lastId` (oldest first): what a reconnecting stream missed.
+   * Unknown or foreign ids replay nothing.
+   */
+  async newerThan(userId: string, lastId: string, limit = 100): Promise<NotificationView[]> {
+    const rows = await this.dataSource.query<NotificationRow[]>(
+      `SELECT ${COLUMNS}
+         FROM notifications.notifications n
+         JOIN notifications.notifications last ON last.id = $2 AND last.user_id = $1
+        WHERE n.user_id = $1 AND (n.created_at, n.id) > (last.created_at, last.id)
+        ORDER BY n.created_at, n.id
+        LIMIT $3`,
+      [userId, lastId, limit],
+    );
+    return rows.map(toView);
+  }
+}

@@ -1,0 +1,72 @@
+import { Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { CurrentUser, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LiveNotifications } from '../application/live-notifications';
+import { NotificationsService, type NotificationPage } from '../application/notifications.service';
+import { PreferencesService, type Preferences, type UpdatedPreferences } from '../application/preferences.service';
+import {
+  ListNotificationsQuery,
+  NotificationPageResponse,
+  PreferencesResponse,
+  UpdatePreferencesRequest,
+} from './notification.schemas';
+
+@ApiTags('notifications')
+@ApiBearerAuth()
+@Controller({ path: 'notifications', version: '1' })
+export class NotificationsController {
+  constructor(
+    private readonly notifications: NotificationsService,
+    private readonly preferences: PreferencesService,
+    private readonly live: LiveNotifications,
+  ) {}
+
+  @Get()
+  @ApiOkResponse({ schema: NotificationPageResponse as never, description: "The caller's notifications, newest first" })
+  list(@CurrentUser() caller: AuthenticatedUser, @ValidQuery(ListNotificationsQuery) query: ListNotificationsQuery): Promise<NotificationPage> {
+    return this.notifications.list(caller.userId, { unread: query.unread, limit: query.limit ?? 20, cursor: query.cursor });
+  }
+
+  /**
+   * Server-Sent Events: `event: notification` with the notification as `data` and its id
+   * as `id`; comment lines as heartbeats. Reconnect with `Last-Event-ID` to get what was
+   * missed first.
+   */
+  @Get('stream')
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'An endless text/event-stream of new notifications, from whichever instance created them' })
+  async stream(@CurrentUser() caller: AuthenticatedUser, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    await this.live.open(caller, request, reply);
+  }
+
+  @Get('preferences')
+  @ApiOkResponse({ schema: PreferencesResponse as never })
+  getPreferences(@CurrentUser() caller: AuthenticatedUser): Promise<Preferences> {
+    return this.preferences.get(caller.userId);
+  }
+
+  @Put('preferences')
+  @ApiOkResponse({ schema: PreferencesResponse as never, description: 'webhookSecret is included once, when the webhook URL changes' })
+  putPreferences(
+    @CurrentUser() caller: AuthenticatedUser,
+    @ValidBody(UpdatePreferencesRequest) body: UpdatePreferencesRequest,
+  ): Promise<UpdatedPreferences> {
+    return this.preferences.update(caller.userId, body);
+  }
+
+  @Post('read-all')
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: "Every one of the caller's notifications is read" })
+  async readAll(@CurrentUser() caller: AuthenticatedUser): Promise<void> {
+    await this.notifications.markAllRead(caller.userId);
+  }
+
+  @Post(':id/read')
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: 'Marked read (idempotent)' })
+  @ApiNotFoundResponse({ description: "Unknown id or another user's notification" })
+  async read(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<void> {
+    await this.notifications.markRead(caller.userId, id);
+  }
+}
