@@ -18,6 +18,7 @@ const RETENTION_JOB = 'purge-read-notifications';
 @Injectable()
 export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly started: Queue[] = [];
+  private scheduling?: Promise<void>;
 
   constructor(
     private readonly queues: QueueFactory,
@@ -40,13 +41,15 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
     }
     const retention = this.queues.get(NOTIFICATIONS_QUEUES.retention);
     this.consume(retention, 1, () => this.retention.run(), RETENTION_JOB);
-    void this.scheduleRetention(retention);
+    this.scheduling = this.scheduleRetention(retention);
     this.dispatcher.start();
   }
 
   /** Stops handing out deliveries, then waits for the jobs in progress. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.dispatcher.stop();
+    // A close while the schedule's commands are in flight fails them with "Connection is closed".
+    await this.scheduling;
     await Promise.allSettled(this.started.map((queue) => withTimeout(queue.close(), 10_000, `closing ${queue.name}`)));
   }
 
