@@ -114,15 +114,11 @@ describe('Queue ownership at boot', () => {
 
   it('Api_Boots_WithEveryQueueConsumedByItsOwner (the modules apps/api composes)', async () => {
     const modules = Object.values(DOMAIN_MODULE_CATALOGUE).map((entry) => entry.module);
-    // Settle before closing: the notifications workers' start-up (retention scheduling) is
-    // not awaited on shutdown, and closing within ~0.5 s of start sometimes rejects with an
-    // unhandled "Connection is closed" from Bull: a shutdown race to fix there, not an
-    // ownership matter. Remove the wait once NotificationsWorkers awaits it on shutdown.
     await boot(modules, (app) => {
       const owners = [...app.get(MessagingRegistry).queueOwners];
       expect(owners.length).toBeGreaterThan(0);
       expect(owners.filter(([queue, module]) => !queue.startsWith(`${module}.`))).toEqual([]);
       expect(owners).toEqual(expect.arrayContaining([['notifications.inbox', 'notifications']]));
-    }, 750);
+    });
   });
 });

@@ -7,6 +7,24 @@ import { blockingRedisOptions, createRedis, failFastRedisOptions, withTimeout } 
 
 export const JITTERED_BACKOFF = 'exponential-jitter';
 
+/*
+ * Bull 4 bug workaround: Queue#process calls setWorkerName() without handling its promise,
+ * so closing a queue right after it started processing (a fast restart, a test) rejects
+ * CLIENT SETNAME with "Connection is closed" as an unhandled rejection. Naming the
+ * connection is cosmetic; that one error is dropped, any other still surfaces.
+ */
+type NamedQueue = { setWorkerName(): Promise<unknown> };
+const bullPrototype = Bull.prototype as unknown as NamedQueue & { __safeWorkerName?: boolean };
+if (!bullPrototype.__safeWorkerName) {
+  const setWorkerName = bullPrototype.setWorkerName;
+  bullPrototype.setWorkerName = function (this: NamedQueue) {
+    return setWorkerName.call(this).catch((error: Error) => {
+      if (!/Connection is closed/.test(error.message)) throw error;
+    });
+  };
+  bullPrototype.__safeWorkerName = true;
+}
+
 /**
  * Exponential backoff with "equal jitter": half the exponential delay is fixed, half is
  * random, so retries from many consumers spread out instead of arriving in waves.
