@@ -21,6 +21,7 @@ export * from './health/health.module';
 export * from './http/event-stream';
 export * from './http/http-app';
 export * from './http/problem-details.filter';
+export * from './http/global-throttler.guard';
 export * from './http/redis-throttler.storage';
 export * from './http/schema-validation';
 export * from './lifecycle/shutdown.state';

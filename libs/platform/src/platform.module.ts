@@ -1,6 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { BullModule } from '@nestjs/bull';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config';
@@ -10,6 +10,7 @@ import { SessionRevocationStore } from './auth/session-revocation.store';
 import { CacheAside } from './cache/cache-aside';
 import { EventStreams } from './http/event-stream';
 import { HealthModule } from './health/health.module';
+import { GlobalThrottlerGuard } from './http/global-throttler.guard';
 import { RedisThrottlerStorage } from './http/redis-throttler.storage';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { ShutdownState } from './lifecycle/shutdown.state';
@@ -86,7 +87,7 @@ export class PlatformModule {
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         // Order matters: limit first (cheap, by address), then authenticate.
-        { provide: APP_GUARD, useClass: ThrottlerGuard },
+        { provide: APP_GUARD, useClass: GlobalThrottlerGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -12,9 +12,16 @@ import { SessionRevocationStore } from './session-revocation.store';
  * Verifies the JWT locally, then checks that its session was not revoked (shared
  * state), then the route's @Roles.
  */
+interface RouteAuth {
+  isPublic: boolean;
+  roles?: Role[];
+}
+
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly tokens: AccessTokens;
+  /** Route metadata never changes after boot: read it once per handler, not per request. */
+  private readonly routes = new WeakMap<object, RouteAuth>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -26,8 +33,8 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+    const route = this.routeAuth(context);
+    if (route.isPublic) return true;
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const header = request.headers.authorization;
@@ -42,9 +49,22 @@ export class AuthGuard implements CanActivate {
     if (await this.revocations.isRevoked(request.user.sessionId)) {
       throw new UnauthenticatedError('The session has ended; sign in again.');
     }
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets);
-    if (roles && !roles.includes(request.user.role)) throw new ForbiddenRoleError();
+    if (route.roles && !route.roles.includes(request.user.role)) throw new ForbiddenRoleError();
     return true;
+  }
+
+  private routeAuth(context: ExecutionContext): RouteAuth {
+    const handler = context.getHandler();
+    let route = this.routes.get(handler);
+    if (!route) {
+      const targets = [handler, context.getClass()];
+      route = {
+        isPublic: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) === true,
+        roles: this.reflector.getAllAndOverride<Role[] | undefined>(REQUIRED_ROLES, targets),
+      };
+      this.routes.set(handler, route);
+    }
+    return route;
   }
 }
 

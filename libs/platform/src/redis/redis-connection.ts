@@ -31,11 +31,19 @@ export function createRedis(url: string, options: RedisOptions): Redis {
   return new Redis(url, options);
 }
 
-/** Resolves with `fallback`'s rejection after `ms` so a stalled Redis never hangs a caller. */
+/** Rejects after `ms` so a stalled Redis never hangs a caller. One timer, no extra promises. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

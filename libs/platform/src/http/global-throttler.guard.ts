@@ -1,0 +1,45 @@
+import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
+
+/**
+ * @nestjs/throttler's guard, configured once for one global limit per client: it
+ * resolves route metadata (skip, per-route limits) on every request through six
+ * reflector lookups and awaits; here that is read once per handler, and per-request
+ * work is the counter round trip (RedisThrottlerStorage) and the headers.
+ */
+@Injectable()
+export class GlobalThrottlerGuard extends ThrottlerGuard {
+  private readonly skipByHandler = new WeakMap<object, boolean>();
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const handler = context.getHandler();
+    let skip = this.skipByHandler.get(handler);
+    if (skip === undefined) {
+      skip = this.throttlers.every((throttler) =>
+        this.reflector.getAllAndOverride<boolean>(`THROTTLER:SKIP${throttler.name}`, [handler, context.getClass()]) === true,
+      );
+      // Per-route limits are not used in this product; if a route ever sets one, fall back
+      // to the library's full path for it.
+      const custom = this.throttlers.some((throttler) =>
+        ['THROTTLER:LIMIT', 'THROTTLER:TTL', 'THROTTLER:BLOCK_DURATION', 'THROTTLER:TRACKER', 'THROTTLER:KEY_GENERATOR'].some(
+          (key) => this.reflector.getAllAndOverride(`${key}${throttler.name}`, [handler, context.getClass()]) !== undefined,
+        ),
+      );
+      if (custom) return super.canActivate(context);
+      this.skipByHandler.set(handler, skip);
+    }
+    if (skip) return true;
+    for (const throttler of this.throttlers) {
+      await this.handleRequest({
+        context,
+        limit: throttler.limit as number,
+        ttl: throttler.ttl as number,
+        throttler,
+        blockDuration: (throttler.blockDuration as number | undefined) ?? (throttler.ttl as number),
+        getTracker: throttler.getTracker ?? this.commonOptions.getTracker!,
+        generateKey: throttler.generateKey ?? this.commonOptions.generateKey!,
+      });
+    }
+    return true;
+  }
+}
