@@ -29,6 +29,7 @@ export * from './logging/logger';
 export * from './logging/logging.module';
 export * from './logging/request-context';
 export * from './messaging/inbox.consumer';
+export * from './metrics/metrics.service';
 export * from './messaging/integration-event';
 export * from './messaging/messaging.registry';
 export * from './messaging/module-messaging';

@@ -10,6 +10,8 @@ import { SessionRevocationStore } from './auth/session-revocation.store';
 import { CacheAside } from './cache/cache-aside';
 import { EventStreams } from './http/event-stream';
 import { HealthModule } from './health/health.module';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsService } from './metrics/metrics.service';
 import { GlobalThrottlerGuard } from './http/global-throttler.guard';
 import { RedisThrottlerStorage } from './http/redis-throttler.storage';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
@@ -36,7 +38,9 @@ import { CircuitBreakers } from './resilience/circuit-breaker';
     RedisPubSub,
     CircuitBreakers,
     EventStreams,
+    MetricsService,
   ],
+  controllers: [MetricsController],
   exports: [
     QueueFactory,
     SubscriptionRegistry,
@@ -48,6 +52,7 @@ import { CircuitBreakers } from './resilience/circuit-breaker';
     RedisPubSub,
     CircuitBreakers,
     EventStreams,
+    MetricsService,
   ],
 })
 class PlatformCoreModule {}

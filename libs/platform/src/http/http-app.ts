@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config';
 import { RequestContextStore } from '../logging/request-context';
+import { MetricsService } from '../metrics/metrics.service';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -36,7 +37,10 @@ export function configureHttpApp(app: NestFastifyApplication, config: AppConfig,
     reply.header('x-request-id', request.id);
     RequestContextStore.run({ requestId: request.id }, done);
   });
+  const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request: FastifyRequest, reply, done) => {
+    // The route pattern, never the raw URL: ids in paths must not explode label cardinality.
+    metrics.recordRequest(request.method, request.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     const level = reply.statusCode >= 500 ? 'error' : 'info';
     if (logger.isLevelEnabled(level)) {
       logger[level](

@@ -1,0 +1,145 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { CacheAside } from '../cache/cache-aside';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/app-config';
+import { MessagingRegistry } from '../messaging/messaging.registry';
+import { QueueFactory } from '../messaging/queue.factory';
+import { withTimeout } from '../redis/redis-connection';
+
+const SCRAPE_TIMEOUT_MS = 1000;
+
+interface PgPool {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/**
+ * Prometheus metrics of this instance: HTTP rate, errors and duration by route; queue
+ * depth and job outcomes by queue; outbox lag by module; cache hits and misses; pool
+ * usage by module. Gauges that need Redis or Postgres are read at scrape time, each
+ * bounded, so a slow dependency makes a scrape incomplete, never slow.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  private readonly duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['method', 'route', 'status_class'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly jobs = new Counter({ name: 'queue_jobs_processed_total', help: 'Jobs processed by this instance, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
+  private readonly watched = new Set<string>();
+  private readonly collectors: (() => Promise<void>)[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly queues: QueueFactory,
+    private readonly messaging: MessagingRegistry,
+    private readonly cache: CacheAside,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    collectDefaultMetrics({ register: this.registry });
+    const queueDepth = new Gauge({ name: 'queue_jobs', help: 'Jobs in each queue by state', labelNames: ['queue', 'state'], registers: [this.registry] });
+    const outboxLag = new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest event still in the outbox, by module (0 when empty)', labelNames: ['module'], registers: [this.registry] });
+    const outboxPending = new Gauge({ name: 'outbox_pending_events', help: 'Events waiting in the outbox, by module', labelNames: ['module'], registers: [this.registry] });
+    const published = new Gauge({ name: 'outbox_published_events', help: 'Events this instance relayed since start, by module', labelNames: ['module'], registers: [this.registry] });
+    const cacheRequests = new Gauge({ name: 'cache_requests', help: 'Cache lookups since start, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
+    const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
+
+    // Read at scrape time (refresh()), each source bounded by its own timeout.
+    this.collectors.push(async () => {
+      const names = [...this.messaging.queueOwners.keys()];
+      await Promise.all(
+        names.map(async (name) => {
+          const queue = this.queues.get(name);
+          this.watch(name);
+          try {
+            const counts = await withTimeout(queue.getJobCounts(), SCRAPE_TIMEOUT_MS, 'queue depth');
+            for (const [state, value] of Object.entries(counts)) queueDepth.set({ queue: name, state }, Number(value));
+          } catch {
+            // Redis unavailable: this scrape has no depth for the queue.
+          }
+        }),
+      );
+    });
+    this.collectors.push(async () => {
+      await Promise.all(
+        [...this.config.enabledModules].map(async (module) => {
+          const dataSource = this.dataSource(module);
+          if (!dataSource) return;
+          try {
+            const [row] = await withTimeout(
+              dataSource.query<{ lag: number | null; pending: string }[]>(
+                `SELECT extract(epoch FROM now() - min(occurred_at))::float8 AS lag, count(*) AS pending FROM "${this.config.databases[module].schema}".outbox`,
+              ),
+              SCRAPE_TIMEOUT_MS,
+              'outbox lag',
+            );
+            outboxLag.set({ module }, row.lag ?? 0);
+            outboxPending.set({ module }, Number(row.pending));
+          } catch {
+            // Database unavailable: no sample this scrape.
+          }
+        }),
+      );
+    });
+    this.collectors.push(async () => {
+      for (const [module, relay] of this.messaging.relays) published.set({ module }, relay.publishedTotal);
+    });
+    this.collectors.push(async () => {
+      for (const [name, counts] of this.cache.stats.counts) {
+        for (const outcome of ['hits', 'misses', 'errors'] as const) cacheRequests.set({ cache: name, outcome }, counts[outcome]);
+      }
+    });
+    this.collectors.push(async () => {
+      for (const module of this.config.enabledModules) {
+        const master = (this.dataSource(module)?.driver as unknown as { master?: PgPool } | undefined)?.master;
+        if (!master) continue;
+        pool.set({ module, state: 'total' }, master.totalCount);
+        pool.set({ module, state: 'idle' }, master.idleCount);
+        pool.set({ module, state: 'waiting' }, master.waitingCount);
+      }
+    });
+  }
+
+  /** The exposition text, with every scrape-time gauge refreshed first. */
+  async scrape(): Promise<string> {
+    await Promise.all(this.collectors.map((collect) => collect().catch(() => undefined)));
+    return this.registry.metrics();
+  }
+
+  recordRequest(method: string, route: string, status: number, seconds: number): void {
+    this.requests.inc({ method, route, status: String(status) });
+    this.duration.observe({ method, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  /** Counts outcomes of the jobs this instance processes on `queue`. */
+  private watch(name: string): void {
+    if (this.watched.has(name)) return;
+    this.watched.add(name);
+    const queue = this.queues.get(name);
+    queue.on('completed', () => this.jobs.inc({ queue: name, outcome: 'completed' }));
+    queue.on('failed', () => this.jobs.inc({ queue: name, outcome: 'failed' }));
+  }
+
+  /** Starts counting job outcomes for every owned queue (called once the app is up). */
+  watchOwnedQueues(): void {
+    for (const name of this.messaging.queueOwners.keys()) this.watch(name);
+  }
+
+  private dataSource(module: string): DataSource | undefined {
+    try {
+      return this.moduleRef.get<DataSource>(getDataSourceToken(module), { strict: false });
+    } catch {
+      return undefined;
+    }
+  }
+}
