@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { API_MAIN, ensureBuilt } from './lib/build.mjs';
 import { BENCH_DIR, loadBenchConfig, ROOT, withUrl } from './lib/config.mjs';
 import { http, ProductNotReady } from './lib/fixtures.mjs';
@@ -13,7 +14,7 @@ import { connectRedis, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase
 import { abortLoad, runLoad } from './lib/load.mjs';
 import { startServer, stopAll } from './lib/processes.mjs';
 import { processCpuSeconds, sampleBusyPct } from './lib/cpu.mjs';
-import { compare, goalText, renderTable, writeJson } from './lib/report.mjs';
+import { compare, evaluateAbsoluteGoal, goalText, renderTable, writeJson } from './lib/report.mjs';
 
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -38,7 +39,9 @@ async function loadScenarios(only) {
   const scenarios = [];
   for (const file of files) {
     const scenario = (await import(pathToFileURL(path.join(dir, file)).href)).default;
-    if (!scenario?.name || !scenario.product || !Array.isArray(scenario.baselines)) throw new Error(`bench/scenarios/${file} does not export a scenario`);
+    const pair = scenario?.product && Array.isArray(scenario.baselines);
+    const custom = typeof scenario?.measure === 'function' && Array.isArray(scenario.sides);
+    if (!scenario?.name || !(pair || custom)) throw new Error(`bench/scenarios/${file} does not export a scenario`);
     if (only.length && !only.some((o) => scenario.name.includes(o) || file.includes(o))) continue;
     scenarios.push({ ...scenario, file });
   }
@@ -47,10 +50,8 @@ async function loadScenarios(only) {
 
 const resolve = (spec, state) => (typeof spec === 'function' ? spec(state) : spec);
 
-/** Warm-up (not recorded), then the measured run. */
-async function measure(config, server, request, label) {
-  const { url } = server;
-  // Other work on the machine skews a side: wait (bounded) for it to calm down.
+/** Other work on the machine skews a side: waits (bounded) for it to calm down; returns the last busy %. */
+async function waitForQuiet(config, label) {
   let busyBefore = await sampleBusyPct(1000);
   const quietBy = Date.now() + config.quietWaitS * 1000;
   if (busyBefore > config.quietPct && config.quietWaitS > 0) log(`  ${label}: machine ${busyBefore}% busy, waiting up to ${config.quietWaitS} s for < ${config.quietPct}%`);
@@ -58,6 +59,16 @@ async function measure(config, server, request, label) {
     checkAborted();
     busyBefore = await sampleBusyPct(1000);
   }
+  return busyBefore;
+}
+
+const busyWarning = (config, label, busyBefore) =>
+  busyBefore > config.quietPct ? [`${label}: the machine was ${busyBefore}% busy before the run (other processes): figures are less reliable`] : [];
+
+/** Warm-up (not recorded), then the measured run. */
+async function measure(config, server, request, label) {
+  const { url } = server;
+  const busyBefore = await waitForQuiet(config, label);
   if (config.warmupS > 0) {
     log(`  ${label}: warm-up ${config.warmupS} s`);
     await runLoad({ url, request, durationS: config.warmupS, connections: config.connections, pipelining: config.pipelining, record: false });
@@ -72,10 +83,7 @@ async function measure(config, server, request, label) {
   // The server process's own CPU time per 2xx response (µs): its work per request.
   stats.cpuUsPerRequest = cpuBefore !== null && cpuAfter !== null && stats.ok ? ((cpuAfter - cpuBefore) * 1e6) / stats.ok : null;
   const problems = [];
-  const warnings = [];
-  if (busyBefore > config.quietPct) {
-    warnings.push(`${label}: the machine was ${busyBefore}% busy before the run (other processes): figures are less reliable`);
-  }
+  const warnings = busyWarning(config, label, busyBefore);
   const bad = Object.entries(stats.statuses).filter(([code]) => code < 200 || code > 299);
   if (bad.length) problems.push(`${label}: non-2xx responses ${bad.map(([c, n]) => `${c}x${n}`).join(', ')}`);
   if (stats.errors) problems.push(`${label}: ${stats.errors} connection errors (${stats.timeouts} timeouts)`);
@@ -108,13 +116,41 @@ function aggregate(runs) {
       p50: pick((r) => r.latencyMs.p50),
       p90: pick((r) => r.latencyMs.p90),
       p99: pick((r) => r.latencyMs.p99),
-      max: Math.max(...runs.map((r) => r.latencyMs.max ?? 0)),
+      max: runs.some((r) => typeof r.latencyMs.max === 'number') ? Math.max(...runs.map((r) => r.latencyMs.max ?? 0)) : null,
     },
     bytesPerResponse: pick((r) => r.bytesPerResponse),
     cpuUsPerRequest: pick((r) => r.cpuUsPerRequest),
-    machineBusyPctBefore: Math.max(...runs.map((r) => r.machineBusyPctBefore)),
+    machineBusyPctBefore: Math.max(...runs.map((r) => r.machineBusyPctBefore ?? 0)),
+    ...(runs[0].unit ? { unit: runs[0].unit } : {}),
     runs,
   };
+}
+
+/**
+ * The pair's figures: the subject (the product, or the side named by `goal.subject` /
+ * `scenario.subject`) and every other side compared with it.
+ */
+function summarize(scenario, sides, runs, out) {
+  const subjectId = scenario.goal?.subject ?? scenario.subject ?? 'product';
+  const statsOf = (id) => (runs[id]?.length ? aggregate(runs[id]) : null);
+  const subjectSide = sides.find((s) => s.id === subjectId);
+  const subject = statsOf(subjectId);
+  out.product = statsOf('product');
+  out.subject = { id: subjectId, label: subjectSide?.label ?? subjectId, stats: subject };
+  out.baselines = [];
+  const absolute = scenario.goal ? evaluateAbsoluteGoal(subject, scenario.goal) : null;
+  if (absolute !== null) out.subject.met = out.status === 'ok' ? absolute : null;
+  for (const side of sides) {
+    if (side.id === subjectId) continue;
+    const stats = statsOf(side.id);
+    const isGoal = scenario.goal?.baseline === side.id;
+    const comparison = side.compare !== false && subject && stats ? compare(subject, stats, isGoal ? scenario.goal : null) : null;
+    if (comparison && isGoal && absolute === false) comparison.met = false;
+    if (comparison && out.status !== 'ok') comparison.met = null;
+    out.baselines.push({ id: side.id, label: side.label, server: side.server, stats, comparison });
+  }
+  const goalMet = scenario.goal?.baseline ? out.baselines.find((b) => b.id === scenario.goal.baseline)?.comparison?.met : out.subject.met;
+  if (scenario.goal) log(`  goal (${goalText(scenario.goal)}): ${goalMet === true ? 'met' : goalMet === false ? 'NOT met' : 'not evaluated'}`);
 }
 
 /**
@@ -123,6 +159,7 @@ function aggregate(runs) {
  * process that is stopped before the next side starts.
  */
 async function runScenario(scenario, ctx) {
+  if (scenario.measure) return runCustomScenario(scenario, ctx);
   const { config } = ctx;
   const out = { name: scenario.name, title: scenario.title, file: scenario.file, goal: scenario.goal ?? null, status: 'ok', reason: null, notes: [], product: null, baselines: [] };
   log(`${scenario.name}: ${scenario.title}`);
@@ -134,7 +171,7 @@ async function runScenario(scenario, ctx) {
   // Setup and the product's reference answer.
   let api = await startApi();
   try {
-    ctx.product = { url: api.url };
+    ctx.product = { url: api.url, pid: api.pid };
     state = (await scenario.setup?.(ctx)) ?? {};
     const request = resolve(scenario.product, state);
     await scenario.prepare?.(ctx, state, 'product');
@@ -151,74 +188,158 @@ async function runScenario(scenario, ctx) {
     return out;
   }
 
+  // measureProduct: false: the product only gives the reference answer (a baseline vs baseline pair).
   const sides = [
-    { id: 'product', label: 'product', start: async () => api ?? (api = await startApi()), request: resolve(scenario.product, state) },
+    ...(scenario.measureProduct === false ? [] : [{ id: 'product', label: 'product', start: async () => api ?? (api = await startApi()), request: resolve(scenario.product, state) }]),
     ...scenario.baselines.map((baseline) => ({
       id: baseline.id,
-      label: `baseline ${baseline.id}`,
+      label: baseline.api ? `API ${baseline.id}` : `baseline ${baseline.id}`,
       baseline,
+      // `api: true`: the API itself with other settings (`env` added to the product's), as an info row.
       start: () =>
-        startServer({
-          label: `baseline ${baseline.id}`,
-          script: path.join(BENCH_DIR, 'baselines', baseline.server),
-          env: { ...ctx.baselineEnv, ...(resolve(baseline.env, state) ?? {}) },
-        }),
+        baseline.api
+          ? startServer({ label: `api ${baseline.id}`, script: ctx.apiScript, env: { ...ctx.apiEnv, ...(scenario.productEnv ?? {}), ...(resolve(baseline.env, state) ?? {}) }, timeoutMs: 120_000 })
+          : startServer({
+              label: `baseline ${baseline.id}`,
+              script: path.join(BENCH_DIR, 'baselines', baseline.server),
+              env: { ...ctx.baselineEnv, ...(resolve(baseline.env, state) ?? {}) },
+            }),
       request: resolve(baseline.request ?? scenario.product, state),
     })),
   ];
   for (const side of sides) runs[side.id] ??= [];
   const unfair = new Set();
   const noisy = new Set();
+  // Answers that differ per request (ids, timestamps) are compared by the scenario.
+  const sameAnswer = scenario.sameAnswer ?? ((answer, ref) => answer.status === ref.status && isDeepStrictEqual(answer.json, ref.json));
+  if (scenario.measureProduct === false && api) {
+    await api.stop();
+    api = null;
+    ctx.product = null;
+  }
 
-  for (let round = 1; round <= config.rounds; round++) {
-    const order = round % 2 === 1 ? sides : [...sides.slice(1), sides[0]];
-    for (const side of order) {
-      checkAborted();
-      if (unfair.has(side.id)) continue;
-      const label = config.rounds > 1 ? `${side.label} (round ${round})` : side.label;
-      const server = await side.start();
-      try {
-        if (side.id === 'product') ctx.product = { url: server.url };
-        await scenario.prepare?.(ctx, state, side.id);
-        const answer = await probe(server.url, side.request);
-        // Fair only if every side answers the same thing as the product did at first.
-        if (answer.status !== reference.status || !isDeepStrictEqual(answer.json, reference.json)) {
-          out.notes.push(`${label} answered ${answer.status} ${answer.text.slice(0, 200)} instead of ${reference.status} ${reference.text.slice(0, 200)}; not measured`);
-          out.status = 'invalid';
-          unfair.add(side.id);
-          continue;
-        }
-        const { stats, problems, warnings } = await measure(config, server, side.request, label);
-        runs[side.id].push(stats);
-        problems.push(...((await scenario.afterSide?.(ctx, state, side.id)) ?? []).map((p) => `${label}: ${p}`));
-        out.notes.push(...problems, ...warnings);
-        if (problems.length) out.status = 'invalid';
-      } finally {
-        await server.stop();
-        // At LOG_LEVEL=warn a healthy server writes nothing; anything it wrote may cost time per request.
-        const written = server.output().trim();
-        if (written && !noisy.has(side.id)) {
-          noisy.add(side.id);
-          out.notes.push(`${label} wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
-        }
-        if (side.id === 'product') {
-          api = null;
-          ctx.product = null;
+  try {
+    for (let round = 1; round <= config.rounds; round++) {
+      const order = round % 2 === 1 ? sides : [...sides.slice(1), sides[0]];
+      for (const side of order) {
+        checkAborted();
+        if (unfair.has(side.id)) continue;
+        const label = config.rounds > 1 ? `${side.label} (round ${round})` : side.label;
+        const server = await side.start();
+        try {
+          if (side.id === 'product') ctx.product = { url: server.url, pid: server.pid };
+          await scenario.prepare?.(ctx, state, side.id);
+          const answer = await probe(server.url, side.request);
+          // Fair only if every side answers the same thing as the product did at first.
+          if (!sameAnswer(answer, reference, state)) {
+            out.notes.push(`${label} answered ${answer.status} ${answer.text.slice(0, 200)} instead of ${reference.status} ${reference.text.slice(0, 200)}; not measured`);
+            out.status = 'invalid';
+            unfair.add(side.id);
+            continue;
+          }
+          const { stats, problems, warnings } = await measure(config, server, side.request, label);
+          runs[side.id].push(stats);
+          // afterSide returns problems (an array: the pair becomes invalid) or { problems, notes }.
+          const after = (await scenario.afterSide?.(ctx, state, side.id)) ?? [];
+          problems.push(...(Array.isArray(after) ? after : (after.problems ?? [])).map((p) => `${label}: ${p}`));
+          out.notes.push(...problems, ...warnings, ...(Array.isArray(after) ? [] : (after.notes ?? [])).map((n) => `${label}: ${n}`));
+          if (problems.length) out.status = 'invalid';
+        } finally {
+          await server.stop();
+          // With nothing running: reset what the side left behind (e.g. a backlog of events).
+          await scenario.afterStop?.(ctx, state, side.id);
+          // At LOG_LEVEL=warn a healthy server writes nothing; anything it wrote may cost time per request.
+          const written = server.output().trim();
+          if (written && !noisy.has(side.id)) {
+            noisy.add(side.id);
+            out.notes.push(`${label} wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
+          }
+          if (side.id === 'product') {
+            api = null;
+            ctx.product = null;
+          }
         }
       }
     }
+  } finally {
+    await scenario.cleanup?.(ctx, state);
   }
 
-  out.product = runs.product.length ? aggregate(runs.product) : null;
-  for (const side of sides.slice(1)) {
-    const stats = runs[side.id].length ? aggregate(runs[side.id]) : null;
-    const isGoal = scenario.goal?.baseline === side.id;
-    const comparison = out.product && stats ? compare(out.product, stats, isGoal ? scenario.goal : null) : null;
-    if (comparison && out.status !== 'ok') comparison.met = null;
-    out.baselines.push({ id: side.id, label: side.baseline.label, server: side.baseline.server, stats, comparison });
+  summarize(
+    scenario,
+    sides.map((side) => (side.baseline ? { id: side.id, label: side.baseline.label, server: side.baseline.api ? 'api' : side.baseline.server } : { id: side.id, label: 'product (API)' })),
+    runs,
+    out,
+  );
+  return out;
+}
+
+/**
+ * A pair whose sides are not request/response load (end-to-end latency, a relay's
+ * throughput): the scenario's own measure(ctx, state, sideId, info) runs each side and
+ * returns { stats, views, problems, warnings }. `scenario.sides` lists
+ * { id, label, api: true when the API must run during the side (it is stopped otherwise,
+ * one side at a time), viewOf: 'id' for figures that another side's measure returns in
+ * `views[id]` (shown as their own row), compare: false for rows without ratios }.
+ */
+async function runCustomScenario(scenario, ctx) {
+  const { config } = ctx;
+  const out = { name: scenario.name, title: scenario.title, file: scenario.file, goal: scenario.goal ?? null, status: 'ok', reason: null, notes: [], product: null, baselines: [] };
+  log(`${scenario.name}: ${scenario.title}`);
+  // The pair's own settings (its sides are not BENCH_DURATION_S of autocannon load).
+  if (scenario.settingsNote) out.notes.push(scenario.settingsNote(config));
+  const startApi = () => startServer({ label: 'api', script: ctx.apiScript, env: { ...ctx.apiEnv, ...(scenario.productEnv ?? {}) }, timeoutMs: 120_000 });
+  let api = await startApi();
+  const stopApi = async () => {
+    const written = api?.output().trim();
+    await api?.stop();
+    api = null;
+    ctx.product = null;
+    if (written && !out.notes.some((n) => n.startsWith('the API wrote'))) out.notes.push(`the API wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
+  };
+  let state = {};
+  const runs = Object.fromEntries(scenario.sides.map((side) => [side.id, []]));
+  try {
+    try {
+      ctx.product = { url: api.url, pid: api.pid };
+      state = (await scenario.setup?.(ctx)) ?? {};
+    } catch (error) {
+      if (!(error instanceof ProductNotReady)) throw error;
+      out.status = 'skipped';
+      out.reason = `product not ready: ${error.message}`;
+      log(`  skipped: ${error.message}`);
+      return out;
+    }
+    const measured = scenario.sides.filter((side) => !side.viewOf);
+    for (let round = 1; round <= config.rounds; round++) {
+      const order = round % 2 === 1 ? measured : [...measured.slice(1), measured[0]];
+      for (const side of order) {
+        checkAborted();
+        const label = config.rounds > 1 ? `${side.label} (round ${round})` : side.label;
+        if (side.api) {
+          api ??= await startApi();
+          ctx.product = { url: api.url, pid: api.pid };
+        } else if (api) {
+          await stopApi();
+        }
+        const busyBefore = await waitForQuiet(config, label);
+        const result = await scenario.measure(ctx, state, side.id, { round, label, api, log: (m) => log(`  ${label}: ${m}`), checkAborted });
+        checkAborted();
+        for (const [id, stats] of [[side.id, result.stats], ...Object.entries(result.views ?? {})]) {
+          if (!stats) continue;
+          stats.machineBusyPctBefore = busyBefore;
+          runs[id]?.push(stats);
+        }
+        const problems = (result.problems ?? []).map((p) => `${label}: ${p}`);
+        out.notes.push(...problems, ...(result.warnings ?? []).map((w) => `${label}: ${w}`), ...busyWarning(config, label, busyBefore));
+        if (problems.length) out.status = 'invalid';
+      }
+    }
+  } finally {
+    await stopApi();
+    await scenario.cleanup?.(ctx, state);
   }
-  const goalEntry = out.baselines.find((b) => b.id === scenario.goal?.baseline);
-  if (scenario.goal) log(`  goal (${goalText(scenario.goal)}): ${goalEntry?.comparison?.met === true ? 'met' : goalEntry?.comparison?.met === false ? 'NOT met' : 'not evaluated'}`);
+  summarize(scenario, scenario.sides, runs, out);
   return out;
 }
 
@@ -250,9 +371,13 @@ async function main() {
   log(`run ${config.benchId}: ${scenarios.map((s) => s.name).join(', ')}`);
 
   let broke = false;
+  let db = null;
   const redis = connectRedis(config.redisUrl);
   try {
     const databaseUrl = await createBenchDatabase(config);
+    // The run's database as the admin: fixtures and scenarios read across schemas with it.
+    db = new pg.Pool({ connectionString: databaseUrl, max: 3, connectionTimeoutMillis: 5000 });
+    db.on('error', () => undefined);
     await redis.connect();
     const common = {
       REDIS_URL: config.redisUrl,
@@ -267,6 +392,10 @@ async function main() {
       config,
       apiScript: process.env.BENCH_API_SCRIPT || API_MAIN,
       redis,
+      db,
+      databaseUrl,
+      /** The connection of a module's own role (what the API's module DataSource uses). */
+      moduleDatabaseUrl: (module) => withUrl(databaseUrl, { user: `${config.benchId}_${module}`, password: config.rolePassword }),
       http,
       shared: {},
       product: null,
@@ -303,6 +432,7 @@ async function main() {
   } finally {
     await stopAll();
     redis.disconnect();
+    await db?.end().catch(() => undefined);
     try {
       const roles = await dropBenchDatabase(config);
       const keys = await deleteRedisPrefix(config.redisUrl, config.benchId);

@@ -41,6 +41,13 @@ export function loadBenchConfig() {
     connections: number('BENCH_CONNECTIONS', 10, { min: 1, integer: true }),
     pipelining: number('BENCH_PIPELINING', 1, { min: 1, integer: true }),
     poolMax: number('BENCH_DB_POOL_MAX', 10, { min: 1, integer: true }),
+    /** Products the order pairs spread their load over (one line each; 1 = a single hot row). */
+    orderProducts: number('BENCH_ORDERS_PRODUCTS', 10, { min: 1, integer: true }),
+    /** Outbox rows the relay pair publishes per side (and a tenth of it as warm-up). */
+    relayEvents: number('BENCH_RELAY_EVENTS', 20_000, { min: 100, integer: true }),
+    /** The end-to-end latency pair: orders per second and measured seconds. */
+    e2eRate: number('BENCH_E2E_RATE', 100, { min: 1 }),
+    e2eDurationS: number('BENCH_E2E_DURATION_S', 30, { min: 1 }),
     /** Comma-separated substrings of scenario names or file names; empty = all. */
     only: (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     /** `auto` (build when dist is missing or older than the sources), `always`, `never`. */

@@ -2,27 +2,30 @@
 // taken from every 2xx response's own timing (sub-millisecond precision), not from
 // autocannon's integer-millisecond histogram.
 import autocannon from 'autocannon';
+import { percentile } from './stats.mjs';
 
 let current = null;
+const stoppers = new Set();
 
 /** Stops the run in progress (on SIGINT); its partial result is discarded by the caller. */
 export function abortLoad() {
   current?.stop();
+  for (const stop of stoppers) stop();
 }
 
-function assertLoopback(url) {
+/** Other load generators (lib/rate.mjs) register their stop here; returns the unregister function. */
+export function onAbortLoad(stop) {
+  stoppers.add(stop);
+  return () => stoppers.delete(stop);
+}
+
+export function assertLoopback(url) {
   const { hostname } = new URL(url);
   if (hostname !== '127.0.0.1') throw new Error(`load goes to 127.0.0.1 only (got ${url})`);
 }
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index];
-}
-
 /**
- * Runs `durationS` seconds of load with `request` ({ method, path, headers, body }).
+ * Runs `durationS` seconds of load with `request` ({ method, path, headers, body, bodies? }).
  * Returns throughput (2xx responses per second), latency percentiles in ms and counts.
  */
 export function runLoad({ url, request, durationS, connections, pipelining, record = true }) {
@@ -38,8 +41,11 @@ export function runLoad({ url, request, durationS, connections, pipelining, reco
       {
         url: url + request.path,
         method: request.method ?? 'GET',
-        headers: request.headers ?? {},
+        // A JSON body needs its content type (fetch-style fixtures add it; autocannon does not).
+        headers: request.body === undefined ? (request.headers ?? {}) : { 'content-type': 'application/json', ...(request.headers ?? {}) },
         body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
+        // `bodies`: each connection cycles through these bodies in turn (e.g. orders of different products).
+        ...(request.bodies ? { requests: request.bodies.map((b) => ({ body: typeof b === 'string' ? b : JSON.stringify(b) })) } : {}),
         duration: durationS,
         connections,
         pipelining,

@@ -77,3 +77,43 @@ export async function startServer({ label, script, env, nodeArgs = [], readyPath
 export async function stopAll() {
   await Promise.all([...running].map((handle) => handle.stop().catch(() => {})));
 }
+
+/**
+ * Runs `node <script>` to completion (a baseline that is a loop, not a server) with
+ * exactly `env` (plus PATH) and returns the JSON object it printed last on stdout. Killed
+ * after `timeoutMs`; stopped by stopAll() like the servers.
+ */
+export async function runScript({ label, script, env, nodeArgs = [], timeoutMs = 120_000 }) {
+  const child = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout = (stdout + chunk.toString()).slice(-100_000);
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk.toString()).slice(-20_000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const handle = {
+    label,
+    pid: child.pid,
+    async stop() {
+      running.delete(handle);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  running.add(handle);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const { code, signal } = await exited;
+  clearTimeout(timer);
+  running.delete(handle);
+  if (code !== 0) throw new Error(`${label} exited (${code ?? signal}${signal === 'SIGKILL' ? `, killed after ${timeoutMs} ms or stopped` : ''}):\n${stderr || stdout}`);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return { result: JSON.parse(last), stderr };
+  } catch {
+    throw new Error(`${label} printed no JSON result: ${stdout.slice(-500)}${stderr.slice(-500)}`);
+  }
+}

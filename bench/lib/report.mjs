@@ -6,12 +6,25 @@ const fmtInt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLoc
 const fmtMs = (n) => (n === null || n === undefined ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(2)}x`);
 
+/**
+ * A goal is relative to a baseline ({ baseline, minThroughputRatio, maxP99Ratio }: the
+ * subject, i.e. the product or `goal.subject`, over that baseline) or absolute on the
+ * subject's own figures ({ maxP99Ms }).
+ */
 export function goalText(goal) {
   if (!goal) return 'info only';
   const parts = [];
-  if (goal.minThroughputRatio !== undefined) parts.push(`req/s >= ${goal.minThroughputRatio.toFixed(2)}x`);
+  if (goal.minThroughputRatio !== undefined) parts.push(`${goal.unit ?? 'req/s'} >= ${goal.minThroughputRatio.toFixed(2)}x`);
   if (goal.maxP99Ratio !== undefined) parts.push(`p99 <= ${goal.maxP99Ratio.toFixed(2)}x`);
-  return `${parts.join(', ')} vs ${goal.baseline}`;
+  if (goal.maxP99Ms !== undefined) parts.push(`p99 <= ${goal.maxP99Ms} ms`);
+  return `${parts.join(', ')}${goal.baseline ? ` vs ${goal.baseline}` : ''}`;
+}
+
+/** Whether the subject's own figures meet the absolute part of a goal; null when it has none. */
+export function evaluateAbsoluteGoal(stats, goal) {
+  if (goal?.maxP99Ms === undefined) return null;
+  if (!stats || stats.latencyMs?.p99 === null || stats.latencyMs?.p99 === undefined) return null;
+  return stats.latencyMs.p99 <= goal.maxP99Ms;
 }
 
 /** Ratios of the product against one baseline, and whether a goal holds. */
@@ -29,48 +42,65 @@ export function compare(product, baseline, goal) {
 
 function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)));
-  const right = new Set([2, 3, 4, 5, 6, 7]);
+  const right = new Set([2, 3, 4, 5, 6, 7, 8]);
   const line = (row) =>
     row.map((cell, i) => (right.has(i) ? String(cell).padStart(widths[i]) : String(cell).padEnd(widths[i]))).join('  ').trimEnd();
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
 export function renderTable(results) {
-  const rows = [['scenario', 'side', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req', 'req/s ratio', 'p99 ratio', 'goal', 'met']];
+  const rows = [['scenario', 'side', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU us/req', 'req/s ratio', 'p99 ratio', 'goal', 'met']];
   const notes = [];
+  const fmtMet = (met) => (met === null || met === undefined ? '-' : met ? 'yes' : 'NO');
   for (const scenario of results.scenarios) {
-    if (scenario.status !== 'ok' && !scenario.product) {
-      rows.push([scenario.name, `(${scenario.status})`, '-', '-', '-', '-', '-', '-', goalText(scenario.goal), '-']);
+    // Older result files have no `subject`: it was always the product.
+    const subject = scenario.subject ?? { id: 'product', label: 'product (API)', stats: scenario.product };
+    if (scenario.status !== 'ok' && !subject.stats) {
+      rows.push([scenario.name, `(${scenario.status})`, '-', '-', '-', '-', '-', '-', '-', goalText(scenario.goal), '-']);
       notes.push(`${scenario.name}: ${scenario.status}: ${scenario.reason}`);
       continue;
     }
-    const p = scenario.product;
-    rows.push([scenario.name, 'product (API)', fmtInt(p?.reqPerSec), fmtMs(p?.latencyMs.p50), fmtMs(p?.latencyMs.p99), fmtInt(p?.cpuUsPerRequest), '', '', '', '']);
+    const p = subject.stats;
+    const absoluteGoal = scenario.goal && !scenario.goal.baseline;
+    rows.push([
+      scenario.name,
+      subject.id === 'product' ? subject.label : `${subject.id}: ${subject.label}`,
+      fmtInt(p?.reqPerSec),
+      fmtMs(p?.latencyMs.p50),
+      fmtMs(p?.latencyMs.p99),
+      fmtMs(p?.latencyMs.max),
+      fmtInt(p?.cpuUsPerRequest),
+      '',
+      '',
+      absoluteGoal ? goalText(scenario.goal) : '',
+      absoluteGoal ? fmtMet(subject.met) : '',
+    ]);
     for (const b of scenario.baselines) {
       const isGoal = scenario.goal?.baseline === b.id;
-      const met = !isGoal ? '' : b.comparison?.met === null || b.comparison?.met === undefined ? '-' : b.comparison.met ? 'yes' : 'NO';
       rows.push([
         '',
         `${b.id}: ${b.label}`,
         fmtInt(b.stats?.reqPerSec),
         fmtMs(b.stats?.latencyMs.p50),
         fmtMs(b.stats?.latencyMs.p99),
+        fmtMs(b.stats?.latencyMs.max),
         fmtInt(b.stats?.cpuUsPerRequest),
         fmtRatio(b.comparison?.throughput),
         fmtRatio(b.comparison?.p99),
         isGoal ? goalText(scenario.goal).replace(/ vs .*/, '') : 'info',
-        met,
+        isGoal ? fmtMet(b.comparison?.met) : '',
       ]);
     }
     for (const note of scenario.notes) notes.push(`${scenario.name}: ${note}`);
-    if (scenario.status !== 'ok') notes.push(`${scenario.name}: ${scenario.status}: ${scenario.reason}`);
+    if (scenario.status !== 'ok') notes.push(`${scenario.name}: ${scenario.status}: ${scenario.reason ?? 'see the notes above; no goal verdict'}`);
   }
   const s = results.settings;
   const header = [
     `bench ${results.benchId}: ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupS} s warm-up + ${s.durationS} s per side` +
       `${s.rounds > 1 ? ` x ${s.rounds} rounds (medians)` : ''}, DB_POOL_MAX=${s.poolMax}; ${results.machine.cpus} CPUs, Node ${results.machine.node}`,
-    'One process per side, one side at a time. Ratios are product/baseline. CPU us/req: the server process\'s own CPU time',
-    'per response (its work per request; usually steadier than req/s when other work shares the machine).',
+    'One process per side, one side at a time. Ratios are the first row of a pair (the product unless named) over the row.',
+    'CPU us/req: the server process\'s own CPU time per response (its work per request; usually steadier than req/s when',
+    'other work shares the machine). Pairs that are not request/response load name their unit in the side\'s label.',
   ].join('\n');
   return [header, '', table(rows), ...(notes.length ? ['', 'notes:', ...notes.map((n) => `- ${n}`)] : [])].join('\n');
 }

@@ -1,0 +1,55 @@
+// Issue 4, pair 2: what the outbox INSERT costs `POST /v1/orders`. The product cannot run
+// without it, so both sides are the pair-1 baseline A (same work as the API: JWT,
+// revocation EXISTS, Ajv, the identical SQL in one transaction): with the
+// `orders.order-placed.v1` outbox row (and its statement trigger's NOTIFY) and without.
+// The product is only asked for the reference answer, not measured. Goal: with/without
+// >= 0.90 (the outbox costs at most 10 % of throughput).
+// Info: `outbox-silent` writes the same row with the outbox's NOTIFY trigger disabled
+// (ALTER TABLE ... DISABLE TRIGGER as the admin, on this run's database, for that side
+// only): it splits the cost into the INSERT and the NOTIFY. Postgres serializes the
+// commits of every transaction that has called NOTIFY (one lock on the notification
+// queue, held through the commit's WAL flush), which is what a per-statement
+// pg_notify trigger puts on each order.
+import { orderFixture } from '../lib/fixtures.mjs';
+import { isPlacedOrder, ORDER_PENDING_TTL, ORDER_PENDING_TTL_MS, purgeOrderMessaging, sameOrderAnswer, vacuumOrderTables } from '../lib/orders.mjs';
+
+const setNotifyTrigger = (ctx, enabled) => ctx.db.query(`ALTER TABLE orders.outbox ${enabled ? 'ENABLE' : 'DISABLE'} TRIGGER outbox_notify`);
+
+const env = (state, outbox) => ({ DATABASE_URL: state.ordersDatabaseUrl, DB_SCHEMA: 'orders', ORDER_PENDING_TTL_MS: String(ORDER_PENDING_TTL_MS), OUTBOX: outbox });
+
+export default {
+  name: 'orders.place.outbox-cost',
+  title: 'POST /v1/orders baseline, with vs without the outbox INSERT',
+  goal: { subject: 'outbox', baseline: 'no-outbox', minThroughputRatio: 0.9 },
+  productEnv: { ORDER_PENDING_TTL },
+  measureProduct: false,
+
+  async setup(ctx) {
+    return { ...(await orderFixture(ctx, { count: ctx.config.orderProducts })), ordersDatabaseUrl: ctx.moduleDatabaseUrl('orders') };
+  },
+
+  product: (state) => state.request,
+  check: isPlacedOrder,
+  sameAnswer: sameOrderAnswer,
+
+  async prepare(ctx, state, side) {
+    await setNotifyTrigger(ctx, side !== 'outbox-silent');
+    await vacuumOrderTables(ctx);
+  },
+
+  /** Nobody relays a baseline's outbox rows. */
+  async afterStop(ctx) {
+    await purgeOrderMessaging(ctx);
+  },
+
+  /** Whatever happened, the trigger is on again for the pairs that follow (the relay needs it). */
+  async cleanup(ctx) {
+    await setNotifyTrigger(ctx, true);
+  },
+
+  baselines: [
+    { id: 'outbox', label: 'baseline A, with the outbox INSERT', server: 'orders-place.mjs', env: (state) => env(state, 'on') },
+    { id: 'no-outbox', label: 'baseline A, without it', server: 'orders-place.mjs', env: (state) => env(state, 'off') },
+    { id: 'outbox-silent', label: 'baseline A, outbox INSERT without its NOTIFY trigger', server: 'orders-place.mjs', env: (state) => env(state, 'on') },
+  ],
+};
