@@ -28,7 +28,7 @@ interface TestPayload {
 /** Counts calls and successes per event; fails on purpose while `failTimes` says so. */
 @Injectable()
 class RecordingHandler implements InboxEventHandler<TestPayload> {
-  readonly eventType = EVENT;
+  readonly eventTypes = [EVENT];
   static readonly calls = new Map<string, number>();
   static readonly successes = new Map<string, number>();
 

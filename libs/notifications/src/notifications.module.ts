@@ -9,7 +9,7 @@ import { EmailSender } from './channels/email.sender';
 import { WebhookSender } from './channels/webhook.sender';
 import { DeliveryProcessor } from './consumers/delivery.processor';
 import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
-import { ORDER_EVENT_HANDLERS } from './consumers/notify-on-order-event.handlers';
+import { NotifyOnOrderEventHandler } from './consumers/notify-on-order-event.handlers';
 import { RetentionJob } from './consumers/retention.job';
 import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-registered.handler';
 import { NotificationsController } from './http/notifications.controller';
@@ -32,7 +32,7 @@ import { notificationsDatabase } from './persistence/notifications.database';
     NotificationsWorkers,
     ...moduleMessagingProviders({
       module: 'notifications',
-      handlers: [WelcomeOnUserRegisteredHandler, EraseOnUserDeletedHandler, ...ORDER_EVENT_HANDLERS],
+      handlers: [WelcomeOnUserRegisteredHandler, EraseOnUserDeletedHandler, NotifyOnOrderEventHandler],
     }),
   ],
 })

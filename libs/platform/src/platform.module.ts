@@ -24,36 +24,27 @@ import { RedisModule } from './redis/redis.module';
 import { RedisPubSub } from './redis/redis-pubsub';
 import { CircuitBreakers } from './resilience/circuit-breaker';
 
+/** Shared by every module of the application (the platform core is global). */
+const CORE_PROVIDERS = [
+  QueueFactory,
+  SubscriptionRegistry,
+  MessagingRegistry,
+  ShutdownState,
+  SessionRevocationStore,
+  CacheAside,
+  RedisThrottlerStorage,
+  RedisPubSub,
+  CircuitBreakers,
+  EventStreams,
+  MetricsService,
+];
+
 @Global()
 @Module({
   imports: [RedisModule],
-  providers: [
-    QueueFactory,
-    SubscriptionRegistry,
-    MessagingRegistry,
-    ShutdownState,
-    SessionRevocationStore,
-    CacheAside,
-    RedisThrottlerStorage,
-    RedisPubSub,
-    CircuitBreakers,
-    EventStreams,
-    MetricsService,
-  ],
+  providers: CORE_PROVIDERS,
   controllers: [MetricsController],
-  exports: [
-    QueueFactory,
-    SubscriptionRegistry,
-    MessagingRegistry,
-    ShutdownState,
-    SessionRevocationStore,
-    CacheAside,
-    RedisThrottlerStorage,
-    RedisPubSub,
-    CircuitBreakers,
-    EventStreams,
-    MetricsService,
-  ],
+  exports: CORE_PROVIDERS,
 })
 class PlatformCoreModule {}
 

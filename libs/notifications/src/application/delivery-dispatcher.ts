@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, JITTERED_BACKOFF, jitteredBackoff, QueueFactory, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
+import { APP_CONFIG, DrainLoop, JITTERED_BACKOFF, QueueFactory, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { DeliveryChannel } from '../domain/notification';
@@ -24,43 +24,34 @@ const PUBLISH_TIMEOUT_MS = 5_000;
  */
 @Injectable()
 export class DeliveryDispatcher {
-  private pollTimer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private wakeAgain = false;
-  private stopped = true;
-  private failures = 0;
-  private pausedUntil = 0;
+  private readonly loop: DrainLoop;
 
   constructor(
     @InjectDataSource('notifications') private readonly dataSource: DataSource,
     private readonly queues: QueueFactory,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.loop = new DrainLoop({
+      batch: () => this.dispatchBatch(),
+      batchSize: BATCH_SIZE,
+      pollIntervalMs: config.env.NOTIFICATIONS_DISPATCH_INTERVAL_MS,
+      onFailure: (error, retryInMs, failures) =>
+        logger.warn({ err: error, retryInMs, failures }, 'delivery dispatcher could not enqueue; deliveries stay pending'),
+    });
+  }
 
   start(): void {
-    this.stopped = false;
-    this.pollTimer = setInterval(() => this.wake(), this.config.env.NOTIFICATIONS_DISPATCH_INTERVAL_MS);
-    this.pollTimer.unref();
-    this.wake();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.pollTimer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
+  /** Dispatches now, or right after the pass in progress. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.wakeAgain = true;
-      return;
-    }
-    if (Date.now() < this.pausedUntil) return;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-    });
+    this.loop.wake();
   }
 
   /** Job options shared by every delivery: bounded attempts, jittered exponential backoff. */
@@ -70,22 +61,6 @@ export class DeliveryDispatcher {
       attempts: this.config.env.NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS,
       backoff: { type: JITTERED_BACKOFF, options: { baseMs: this.config.env.NOTIFICATIONS_DELIVERY_BACKOFF_BASE_MS } },
     };
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      let dispatched: number;
-      do {
-        this.wakeAgain = false;
-        dispatched = await this.dispatchBatch();
-      } while (!this.stopped && (dispatched === BATCH_SIZE || this.wakeAgain));
-      this.failures = 0;
-    } catch (error) {
-      this.failures += 1;
-      const delay = jitteredBackoff(250, this.failures, 10_000);
-      this.pausedUntil = Date.now() + delay;
-      this.logger.warn({ err: error, retryInMs: delay, failures: this.failures }, 'delivery dispatcher could not enqueue; deliveries stay pending');
-    }
   }
 
   private async dispatchBatch(): Promise<number> {

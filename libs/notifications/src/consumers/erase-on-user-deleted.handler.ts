@@ -13,7 +13,7 @@ import { afterCommit } from '../persistence/after-commit';
  */
 @Injectable()
 export class EraseOnUserDeletedHandler implements InboxEventHandler<UserDeletedV1> {
-  readonly eventType = UserEvents.deleted;
+  readonly eventTypes = [UserEvents.deleted];
 
   constructor(private readonly live: LiveNotifications) {}
 

@@ -11,7 +11,7 @@ import { welcomeNotification } from '../domain/notification-templates';
  */
 @Injectable()
 export class WelcomeOnUserRegisteredHandler implements InboxEventHandler<UserRegisteredV1> {
-  readonly eventType = UserEvents.registered;
+  readonly eventTypes = [UserEvents.registered];
 
   constructor(private readonly writer: NotificationWriter) {}
 

@@ -13,7 +13,7 @@ import { findOrder } from '../persistence/order.queries';
  */
 @Injectable()
 export class CancelOrdersOnUserDeletedHandler implements InboxEventHandler<UserDeletedV1> {
-  readonly eventType = UserEvents.deleted;
+  readonly eventTypes = [UserEvents.deleted];
 
   constructor(private readonly lifecycle: OrderLifecycleService) {}
 

@@ -9,12 +9,13 @@ import type { QueueFactory } from './queue.factory';
 import type { SubscriptionRegistry } from './subscription.registry';
 
 /**
- * A module's reaction to one integration event type. `handle` runs inside the
- * transaction that also records the event id in the module's inbox, so the effect
- * happens exactly once however often the event is delivered.
+ * A module's reaction to one or more integration event types (one handler may serve a
+ * family, e.g. every order event). `handle` runs inside the transaction that also
+ * records the event id in the module's inbox, so the effect happens exactly once however
+ * often the event is delivered.
  */
 export interface InboxEventHandler<TPayload = unknown> {
-  readonly eventType: string;
+  readonly eventTypes: readonly string[];
   handle(event: IntegrationEvent<TPayload>, manager: EntityManager): Promise<void>;
 }
 
@@ -40,10 +41,10 @@ export class InboxConsumer {
   ) {
     this.queueName = inboxQueueName(module);
     for (const handler of handlers) {
-      if (this.handlers.has(handler.eventType)) {
-        throw new Error(`Module ${module} registers two inbox handlers for ${handler.eventType}`);
+      for (const type of handler.eventTypes) {
+        if (this.handlers.has(type)) throw new Error(`Module ${module} registers two inbox handlers for ${type}`);
+        this.handlers.set(type, handler);
       }
-      this.handlers.set(handler.eventType, handler);
     }
   }
 

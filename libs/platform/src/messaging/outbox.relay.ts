@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { AppConfig, DomainModuleName } from '../config/app-config';
 import { withTimeout } from '../redis/redis-connection';
 import type { IntegrationEvent } from './integration-event';
-import { JITTERED_BACKOFF, jitteredBackoff, type QueueFactory } from './queue.factory';
+import { DrainLoop } from './drain-loop';
+import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
 import type { SubscriptionRegistry } from './subscription.registry';
 
 interface OutboxRow {
@@ -33,13 +34,8 @@ const PUBLISH_TIMEOUT_MS = 5_000;
  */
 export class OutboxRelay {
   private listener?: Client;
-  private pollTimer?: NodeJS.Timeout;
   private reconnectTimer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private wakeAgain = false;
-  private stopped = true;
-  private consecutiveFailures = 0;
-  private pausedUntil = 0;
+  private readonly loop: DrainLoop;
   /** Age in ms of the oldest event published in the last batch: the relay's lag. */
   lastLagMs = 0;
   publishedTotal = 0;
@@ -51,68 +47,41 @@ export class OutboxRelay {
     private readonly subscriptions: SubscriptionRegistry,
     private readonly config: AppConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.loop = new DrainLoop({
+      batch: () => this.relayBatch(),
+      batchSize: config.env.OUTBOX_BATCH_SIZE,
+      pollIntervalMs: config.env.OUTBOX_POLL_INTERVAL_MS,
+      onFailure: (error, retryInMs, failures) =>
+        logger.warn({ module, err: error, retryInMs, failures }, 'outbox relay could not publish; events stay in the outbox'),
+      onRecovered: () => logger.info({ module }, 'outbox relay recovered'),
+    });
+  }
 
   private get schema(): string {
     return this.config.databases[this.module].schema;
   }
 
   start(): void {
-    this.stopped = false;
+    this.loop.start();
     void this.listen();
-    this.pollTimer = setInterval(() => this.wake(), this.config.env.OUTBOX_POLL_INTERVAL_MS);
-    this.pollTimer.unref();
-    this.wake();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
-    await this.running;
+    await this.loop.stop();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
   }
 
   /** Drains now, or right after the drain in progress. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.wakeAgain = true;
-      return;
-    }
-    if (Date.now() < this.pausedUntil) return;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-    });
+    this.loop.wake();
   }
 
   /** Resolves once the outbox is empty or the relay gave up for now (tests, shutdown). */
-  async drainNow(): Promise<void> {
-    await this.running;
-    this.pausedUntil = 0;
-    this.wake();
-    await this.running;
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      let published: number;
-      do {
-        this.wakeAgain = false;
-        published = await this.relayBatch();
-      } while (!this.stopped && (published === this.config.env.OUTBOX_BATCH_SIZE || this.wakeAgain));
-      if (this.consecutiveFailures > 0) this.logger.info({ module: this.module }, 'outbox relay recovered');
-      this.consecutiveFailures = 0;
-    } catch (error) {
-      this.consecutiveFailures += 1;
-      const delay = jitteredBackoff(250, this.consecutiveFailures, 10_000);
-      this.pausedUntil = Date.now() + delay;
-      this.logger.warn(
-        { module: this.module, err: error, retryInMs: delay, failures: this.consecutiveFailures },
-        'outbox relay could not publish; events stay in the outbox',
-      );
-    }
+  drainNow(): Promise<void> {
+    return this.loop.drainNow();
   }
 
   private async relayBatch(): Promise<number> {
@@ -174,7 +143,7 @@ export class OutboxRelay {
   }
 
   private async listen(): Promise<void> {
-    if (this.stopped) return;
+    if (this.loop.isStopped) return;
     const client = new Client({
       connectionString: this.config.databases[this.module].url,
       connectionTimeoutMillis: this.config.databases[this.module].connectTimeoutMs,
@@ -184,7 +153,7 @@ export class OutboxRelay {
       client.removeAllListeners();
       void client.end().catch(() => undefined);
       if (this.listener === client) this.listener = undefined;
-      if (!this.stopped) {
+      if (!this.loop.isStopped) {
         this.reconnectTimer = setTimeout(() => void this.listen(), 1000);
         this.reconnectTimer.unref();
       }
@@ -194,7 +163,7 @@ export class OutboxRelay {
     try {
       await client.connect();
       await client.query(`LISTEN "${this.schema}_outbox"`);
-      if (this.stopped) return void (await client.end());
+      if (this.loop.isStopped) return void (await client.end());
       this.listener = client;
       // Events committed while we were not listening are picked up right away.
       this.wake();

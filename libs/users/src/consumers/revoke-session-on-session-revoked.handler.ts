@@ -8,7 +8,7 @@ import { UserEvents, type SessionRevokedV1 } from '../contracts';
  */
 @Injectable()
 export class RevokeSessionOnSessionRevokedHandler implements InboxEventHandler<SessionRevokedV1> {
-  readonly eventType = UserEvents.sessionRevoked;
+  readonly eventTypes = [UserEvents.sessionRevoked];
 
   constructor(private readonly revocations: SessionRevocationStore) {}
 
