@@ -13,6 +13,7 @@ const MAY_USE = { users: [], orders: ['users'], notifications: ['users', 'orders
 const either = (names) => `(${names.join('|')})`;
 const ENTRY = '^libs/[^/]+/src/index\\.ts$';
 const CONTRACTS = '^libs/[^/]+/src/contracts/index\\.ts$';
+const MANIFEST = '^libs/[^/]+/src/module\\.manifest\\.ts$';
 const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
 
 const perDomainModule = DOMAIN.flatMap((lib) => {
@@ -22,6 +23,8 @@ const perDomainModule = DOMAIN.flatMap((lib) => {
     denied.length &&
       forbid('boundary-module-direction', `${lib} may import contracts of: ${allowed.join(', ') || 'no domain module'}`,
         { path: `^libs/${lib}/` }, { path: `^libs/${either(denied)}/` }),
+    forbid('boundary-manifests-aggregate-only', 'a domain module reads no other module\'s manifest; libs/manifests gathers them for the apps',
+      { path: `^libs/${lib}/` }, { path: [`^libs/${either(DOMAIN.filter((m) => m !== lib))}/src/module\\.manifest\\.ts$`, '^libs/manifests/'] }),
     allowed.length &&
       forbid('boundary-contracts-only', 'a domain module imports another only via @app/<module>/contracts',
         { path: `^libs/${lib}/` }, { path: `^libs/${either(allowed)}/src/index\\.ts$` }),
@@ -34,7 +37,7 @@ module.exports = {
     // Only the entry point and the contracts of a lib are public: entities, repositories and
     // migrations are reachable only by a deep path, so this keeps them private too.
     forbid('boundary-no-deep-import', 'import a module only via @app/<module> or @app/<module>/contracts',
-      { path: '^(apps|libs)/([^/]+)/' }, { path: '^libs/[^/]+/', pathNot: ['^$1/$2/', ENTRY, CONTRACTS] }),
+      { path: '^(apps|libs)/([^/]+)/' }, { path: '^libs/[^/]+/', pathNot: ['^$1/$2/', ENTRY, CONTRACTS, MANIFEST] }),
     forbid('boundary-no-relative-climb', 'a relative path must not leave its own app or lib; use the @app/<module> alias',
       { path: '^(apps|libs)/([^/]+)/' }, { path: '^(apps|libs)/', pathNot: '^$1/$2/', dependencyTypesNot: ['aliased'] }),
     forbid('boundary-lib-no-apps', 'libs never import from apps/', { path: '^libs/' }, { path: '^apps/' }),
@@ -42,7 +45,7 @@ module.exports = {
       { path: '^libs/([^/]+)/' },
       { path: '^libs/$1/src/(index|contracts/index)\\.ts$', dependencyTypes: ['aliased-tsconfig-paths', 'aliased-tsconfig'] }),
     forbid('boundary-platform-no-domain', 'libs/platform must not import domain modules',
-      { path: '^libs/platform/' }, { path: `^libs/${either(DOMAIN)}/` }),
+      { path: '^libs/platform/' }, { path: `^libs/${either([...DOMAIN, 'manifests'])}/` }),
     ...perDomainModule,
     forbid('boundary-no-cycle', 'no import cycles anywhere', {}, { circular: true }),
     // Not an ESLint tag: an import the cruiser cannot resolve is an edge it cannot check.

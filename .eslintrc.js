@@ -16,7 +16,7 @@ const either = (names) => `(${names.join('|')})`;
 const EVERYWHERE = [
   // Only the entry point and the contracts are public. A module's persistence internals
   // (entities, migrations) are reachable only by a deep path, so this ban keeps them private.
-  rule('no-deep-import', '^@app/[^/]+/(?!contracts$).+',
+  rule('no-deep-import', '^@app/[^/]+/(?!(contracts|manifest)$).+',
     'import a module only via @app/<module> or @app/<module>/contracts'),
   rule('no-relative-climb', '^(\\.\\./)+(libs(/|$)|([^./][^/]*/)?src(/|$))',
     'a relative path must not leave its own src; use the @app/<module> alias'),
@@ -30,8 +30,11 @@ const forLib = (lib) => {
     rule('lib-no-apps', '^(\\.\\./)*apps(/|$)', 'libs never import from apps/'),
     rule('no-self-alias', `^@app/${lib}(/contracts)?$`,
       `libs/${lib} imports itself by relative path, not @app/${lib} (cycle through the entry point)`),
-    lib === 'platform' && rule('platform-no-domain', `^@app/${either(DOMAIN)}(/|$)`,
+    lib === 'platform' && rule('platform-no-domain', `^@app/(${DOMAIN.join('|')}|manifests)(/|$)`,
       'libs/platform must not import domain modules'),
+    // Manifests are read by libs/manifests (and the tools), not by each other's code.
+    lib !== 'platform' && rule('manifests-aggregate-only', `^@app/(${either(others)}/manifest|manifests)$`,
+      'a domain module reads no other module\'s manifest; libs/manifests gathers them for the apps'),
     denied.length && rule('module-direction', `^@app/${either(denied)}(/|$)`,
       `${lib} may import contracts of: ${allowed.join(', ') || 'no domain module'}`),
     allowed.length && rule('contracts-only', `^@app/${either(allowed)}$`,

@@ -3,6 +3,8 @@ const aliases = {
   '^@app/platform$': '<rootDir>/libs/platform/src/index.ts',
   '^@app/(users|orders|notifications)$': '<rootDir>/libs/$1/src/index.ts',
   '^@app/(users|orders|notifications)/contracts$': '<rootDir>/libs/$1/src/contracts/index.ts',
+  '^@app/(users|orders|notifications)/manifest$': '<rootDir>/libs/$1/src/module.manifest.ts',
+  '^@app/manifests$': '<rootDir>/libs/manifests/src/index.ts',
 };
 
 module.exports = {

@@ -3,9 +3,10 @@ import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { BullModule, Process, Processor } from '@nestjs/bull';
 import { Test, type TestingModule } from '@nestjs/testing';
 import pino from 'pino';
-import { MessagingRegistry, moduleDatabaseImports, moduleMessagingProviders, PlatformModule } from '@app/platform';
+import { MessagingRegistry, moduleDatabaseImports, moduleMessagingProviders, PlatformModule, type ModuleManifest } from '@app/platform';
 import { notificationsDatabase } from '@app/notifications';
 import { ordersDatabase } from '@app/orders';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
 import { createTestDatabase, deleteRedisPrefix, runId, testConfig } from '../support/test-env';
 
@@ -36,6 +37,10 @@ class EmailProcessor {
   handle(): void {}
 }
 
+/** Manifests of this test: `orders` declares `orders.fulfilment`, `notifications` its email queue. */
+const manifest = (name: string, queues: string[]): ModuleManifest => ({ name, schema: name, mayUse: [], queues, events: { publishes: [], consumes: [] } });
+const MANIFESTS = [manifest('users', []), manifest('orders', ['orders.fulfilment']), manifest('notifications', ['notifications.email'])];
+
 /** A Nest module of domain module `module` that runs the given processors. */
 function domainModule(name: string, definition: typeof ordersDatabase, processors: Type[], queues: string[]): DynamicModule {
   @Module({})
@@ -44,7 +49,7 @@ function domainModule(name: string, definition: typeof ordersDatabase, processor
   return {
     module: TestDomainModule,
     imports: [...moduleDatabaseImports(definition), BullModule.registerQueue(...queues.map((queue) => ({ name: queue })))],
-    providers: [...moduleMessagingProviders({ module: definition.module }), ...processors],
+    providers: [...moduleMessagingProviders({ manifest: MANIFESTS.find((m) => m.name === definition.module)! }), ...processors],
   };
 }
 
@@ -61,9 +66,9 @@ describe('Queue ownership at boot', () => {
   });
 
   /** Builds the application and runs its start-up; always closes what it opened. */
-  async function boot(modules: (DynamicModule | Type)[], inspect?: (app: TestingModule) => void, settleMs = 0): Promise<void> {
+  async function boot(modules: (DynamicModule | Type)[], inspect?: (app: TestingModule) => void, manifests: readonly ModuleManifest[] = MANIFESTS): Promise<void> {
     const app = await Test.createTestingModule({
-      imports: [PlatformModule.forRoot(config(), pino({ level: 'silent' })), ...modules],
+      imports: [PlatformModule.forRoot(config(), pino({ level: 'silent' }), manifests), ...modules],
     }).compile();
     try {
       await app.init();
@@ -76,7 +81,6 @@ describe('Queue ownership at boot', () => {
     }
     try {
       inspect?.(app);
-      await new Promise((resolve) => setTimeout(resolve, settleMs));
     } finally {
       await app.close();
     }
@@ -105,6 +109,14 @@ describe('Queue ownership at boot', () => {
     );
   });
 
+  it('Boot_Fails_WhenAModuleConsumesAQueueItsManifestDoesNotDeclare', async () => {
+    const orders = domainModule('OrdersModule', ordersDatabase, [FulfilmentProcessor], ['orders.fulfilment']);
+    const undeclared = [manifest('users', []), manifest('orders', []), manifest('notifications', [])];
+    await expect(boot([orders], undefined, undeclared)).rejects.toThrow(
+      'Queue ownership undeclared: module "orders" registers a consumer for queue "orders.fulfilment", which its manifest does not list under queues',
+    );
+  });
+
   it('Boot_Succeeds_WhenTheOwnerConsumesItsQueue', async () => {
     const orders = domainModule('OrdersModule', ordersDatabase, [FulfilmentProcessor], ['orders.fulfilment']);
     await boot([orders], (app) => {
@@ -119,6 +131,6 @@ describe('Queue ownership at boot', () => {
       expect(owners.length).toBeGreaterThan(0);
       expect(owners.filter(([queue, module]) => !queue.startsWith(`${module}.`))).toEqual([]);
       expect(owners).toEqual(expect.arrayContaining([['notifications.inbox', 'notifications']]));
-    });
+    }, MODULE_MANIFESTS);
   });
 });

@@ -123,8 +123,8 @@ describe('Users: profile, public profile cache, erasure, roles (e2e)', () => {
     await request(second.url).get('/v1/users/me').set(auth(doomed.accessToken)).expect(401);
     await request(api.url).get(`/v1/users/${doomed.id}`).set(auth(alice.accessToken)).expect(404);
     await request(api.url).post('/v1/auth/login').send({ email: doomed.email, password: doomed.password }).expect(401);
-    // The event went through the outbox (it is consumed by whoever subscribes).
-    const published = await eventually(async () => (await query(db, `SELECT 1 FROM users.outbox WHERE event_type = 'users.user-deleted.v1'`)).length === 0);
+    // The event went through the outbox and was published (the row stays for replay).
+    const published = await eventually(async () => (await query(db, `SELECT 1 FROM users.outbox WHERE event_type = 'users.user-deleted.v1' AND payload->>'userId' = $1 AND published_at IS NOT NULL`, [doomed.id])).length === 1);
     expect(published).toBe(true);
   });
 

@@ -41,8 +41,8 @@ describe('POST /v1/users → welcome notification (e2e)', () => {
       return found.length ? found : undefined;
     });
     expect(rows).toEqual([{ kind: 'welcome', body: expect.stringContaining('Ada') }]);
-    // The event left the outbox once it was handed to Bull.
-    await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox')).length === 0);
+    // The event was marked published once it was handed to Bull (the row stays for replay).
+    await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL')).length === 0);
     // Give a duplicate delivery, if any, time to show up before asserting "exactly one".
     await new Promise((r) => setTimeout(r, 300));
     const count = await query<{ n: string }>(db, 'SELECT count(*) AS n FROM notifications.notifications WHERE user_id = $1', [response.body.id]);

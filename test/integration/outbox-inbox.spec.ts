@@ -14,6 +14,7 @@ import {
   QueueFactory,
   type InboxEventHandler,
   type IntegrationEvent,
+  type ModuleManifest,
 } from '@app/platform';
 import { ordersDatabase } from '@app/orders';
 import { usersDatabase } from '@app/users';
@@ -41,16 +42,27 @@ class RecordingHandler implements InboxEventHandler<TestPayload> {
   }
 }
 
+/** Test manifests: `users` publishes EVENT (and one type nobody consumes), `orders` consumes EVENT. */
+const UNCONSUMED = 'users.nobody-listens.v1';
+const producerManifest: ModuleManifest = {
+  name: 'users', schema: 'users', mayUse: [], queues: [],
+  events: { publishes: [{ type: EVENT }, { type: UNCONSUMED }], consumes: [] },
+};
+const consumerManifest: ModuleManifest = {
+  name: 'orders', schema: 'orders', mayUse: ['users'], queues: [],
+  events: { publishes: [], consumes: [EVENT] },
+};
+
 @Module({
   imports: [...moduleDatabaseImports(usersDatabase)],
-  providers: [...moduleMessagingProviders({ module: 'users' })],
+  providers: [...moduleMessagingProviders({ manifest: producerManifest })],
   exports: [OutboxPublisher],
 })
 class ProducerModule {}
 
 @Module({
   imports: [...moduleDatabaseImports(ordersDatabase)],
-  providers: [...moduleMessagingProviders({ module: 'orders', handlers: [RecordingHandler] })],
+  providers: [...moduleMessagingProviders({ manifest: consumerManifest, handlers: [RecordingHandler] })],
 })
 class ConsumerModule {}
 
@@ -61,7 +73,7 @@ describe('Outbox → relay → inbox backbone', () => {
 
   async function startInstance(): Promise<INestApplicationContext> {
     const config = testConfig(db, { redisPrefix, env: { INBOX_MAX_ATTEMPTS: '4', MODULES_ENABLED: 'users,orders' } });
-    @Module({ imports: [PlatformModule.forRoot(config, pino({ level: 'silent' })), ProducerModule, ConsumerModule] })
+    @Module({ imports: [PlatformModule.forRoot(config, pino({ level: 'silent' }), [producerManifest, consumerManifest]), ProducerModule, ConsumerModule] })
     class InstanceModule {}
     const context = await NestFactory.createApplicationContext(InstanceModule, { logger: false });
     await context.init();
@@ -97,9 +109,10 @@ describe('Outbox → relay → inbox backbone', () => {
     const [id] = await publish(app, [{ key: 'redelivery' }]);
     await eventually(() => Promise.resolve(RecordingHandler.successes.get('redelivery') === 1));
     expect(await inboxRows(id)).toHaveLength(1);
-    await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1', [id])).length === 0);
+    // Kept for replay, marked published.
+    await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1 AND published_at IS NOT NULL', [id])).length === 1);
 
-    // Redeliver the same event under another job id, as after a crash between add and delete.
+    // Redeliver the same event under another job id, as after a crash between add and mark.
     const queue = app.get(QueueFactory).get(inboxQueueName('orders'));
     const envelope: IntegrationEvent = { id, type: EVENT, producer: 'users', occurredAt: new Date().toISOString(), payload: { key: 'redelivery' }, metadata: {} };
     const job = await queue.add(EVENT, envelope, { jobId: `${id}-again`, attempts: 1, removeOnComplete: false });
@@ -159,6 +172,6 @@ describe('Outbox → relay → inbox backbone', () => {
     await Promise.all(contexts.map((c) => c.get(MessagingRegistry).drainAll()));
     await new Promise((r) => setTimeout(r, 300));
     expect(keys.filter((key) => RecordingHandler.calls.get(key) !== 1)).toEqual([]);
-    expect(await query(db, 'SELECT 1 FROM users.outbox')).toHaveLength(0);
+    expect(await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL AND event_type = $1', [EVENT])).toHaveLength(0);
   });
 });

@@ -69,7 +69,7 @@ describe('Platform HTTP conventions', () => {
     const config = testConfig(await createTestDatabase(), { env: { MODULES_ENABLED: 'users' } });
     prefix = config.env.REDIS_KEY_PREFIX;
     const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(line) });
-    @Module({ imports: [PlatformModule.forRoot(config, logger), WidgetsModule] })
+    @Module({ imports: [PlatformModule.forRoot(config, logger, []), WidgetsModule] })
     class TestApp {}
     app = await NestFactory.create<NestFastifyApplication>(TestApp, createHttpAdapter(config), { logger: false });
     app.enableVersioning();

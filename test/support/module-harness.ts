@@ -12,6 +12,7 @@ import {
   type DomainModuleName,
   type IntegrationEvent,
 } from '@app/platform';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { NotificationsModule } from '@app/notifications';
 import { OrdersModule } from '@app/orders';
 import { UsersModule } from '@app/users';
@@ -44,7 +45,7 @@ export async function bootModuleAlone(module: DomainModuleName, options: { fakes
   @Module({ providers: options.fakes ?? [], exports: (options.fakes ?? []).map((p) => (typeof p === 'function' ? p : p.provide)) })
   class FakesModule {}
   const app = await createHttpService(
-    { name: `${module}-alone`, title: module, modules: () => [FakesModule, MODULES[module]], databases: () => [] },
+    { name: `${module}-alone`, title: module, modules: () => [FakesModule, MODULES[module]], databases: () => [], manifests: MODULE_MANIFESTS },
     config,
     pino({ level: config.env.LOG_LEVEL }),
   );

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createHttpService, type AppConfig, type HttpServiceDefinition, type ModuleDatabaseDefinition } from '@app/platform';
 import type { Logger } from 'pino';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { DOMAIN_MODULE_CATALOGUE } from './modules';
 
 /** The database definitions of the modules this instance runs (for the bootstrap step). */
@@ -14,6 +15,7 @@ export const API_SERVICE: HttpServiceDefinition = {
   title: 'Modular monolith API',
   modules: (config) => [...config.enabledModules].map((name) => DOMAIN_MODULE_CATALOGUE[name].module),
   databases: enabledDatabases,
+  manifests: MODULE_MANIFESTS,
 };
 
 /** Builds the API application (not yet listening); shared by main.ts and the tests. */

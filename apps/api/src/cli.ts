@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, createRootLogger, loadConfig, PlatformModule, type DomainModuleName } from '@app/platform';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { DemoCatalogueSeeder, OrdersModule } from '@app/orders';
 import { ProfilesService, UsersModule } from '@app/users';
 import type { INestApplicationContext } from '@nestjs/common';
@@ -37,7 +38,7 @@ async function run(argv: string[]): Promise<void> {
   if (!command) throw new ConfigError(USAGE);
   const config = loadConfig({ ...process.env, MODULES_ENABLED: command.module });
   const logger = createRootLogger(config.env.LOG_LEVEL === 'info' ? 'warn' : config.env.LOG_LEVEL);
-  @Module({ imports: [PlatformModule.forRoot(config, logger), command.nest] })
+  @Module({ imports: [PlatformModule.forRoot(config, logger, MODULE_MANIFESTS), command.nest] })
   class CliModule {}
   const app = await NestFactory.createApplicationContext(CliModule, { logger: false });
   try {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { startHttpService } from '@app/platform';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { NotificationsModule, notificationsDatabase } from '@app/notifications';
 
 /**
@@ -13,5 +14,7 @@ startHttpService({
   title: 'Notifications service',
   modules: () => [NotificationsModule],
   databases: () => [notificationsDatabase],
+  // Every module's declarations, not only its own: see libs/manifests.
+  manifests: MODULE_MANIFESTS,
   envOverrides: { MODULES_ENABLED: 'notifications' },
 });

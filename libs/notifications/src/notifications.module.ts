@@ -15,6 +15,7 @@ import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-regi
 import { NotificationsController } from './http/notifications.controller';
 import { NotificationsWorkers } from './notifications.workers';
 import { notificationsDatabase } from './persistence/notifications.database';
+import { notificationsManifest } from './module.manifest';
 
 @Module({
   imports: [...moduleDatabaseImports(notificationsDatabase)],
@@ -31,7 +32,7 @@ import { notificationsDatabase } from './persistence/notifications.database';
     RetentionJob,
     NotificationsWorkers,
     ...moduleMessagingProviders({
-      module: 'notifications',
+      manifest: notificationsManifest,
       handlers: [WelcomeOnUserRegisteredHandler, EraseOnUserDeletedHandler, NotifyOnOrderEventHandler],
     }),
   ],

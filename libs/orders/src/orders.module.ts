@@ -11,6 +11,7 @@ import { CancelOrdersOnUserDeletedHandler } from './consumers/cancel-orders-on-u
 import { OrdersController } from './http/orders.controller';
 import { ProductsController } from './http/products.controller';
 import { ordersDatabase } from './persistence/orders.database';
+import { ordersManifest } from './module.manifest';
 
 @Module({
   imports: [...moduleDatabaseImports(ordersDatabase), BullModule.registerQueue({ name: ORDER_EXPIRY_QUEUE })],
@@ -24,7 +25,7 @@ import { ordersDatabase } from './persistence/orders.database';
     OrderExpiryScheduler,
     OrderExpiryProcessor,
     OrderExpirySweeper,
-    ...moduleMessagingProviders({ module: 'orders', handlers: [CancelOrdersOnUserDeletedHandler] }),
+    ...moduleMessagingProviders({ manifest: ordersManifest, handlers: [CancelOrdersOnUserDeletedHandler] }),
   ],
   exports: [DemoCatalogueSeeder, OrderExpirySweeper],
 })

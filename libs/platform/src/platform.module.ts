@@ -19,7 +19,7 @@ import { ShutdownState } from './lifecycle/shutdown.state';
 import { LoggingModule } from './logging/logging.module';
 import { MessagingRegistry } from './messaging/messaging.registry';
 import { QueueFactory } from './messaging/queue.factory';
-import { SubscriptionRegistry } from './messaging/subscription.registry';
+import { EventRouting, manifestProblems, type ModuleManifest } from './messaging/module-manifest';
 import { RedisModule } from './redis/redis.module';
 import { RedisPubSub } from './redis/redis-pubsub';
 import { CircuitBreakers } from './resilience/circuit-breaker';
@@ -27,7 +27,6 @@ import { CircuitBreakers } from './resilience/circuit-breaker';
 /** Shared by every module of the application (the platform core is global). */
 const CORE_PROVIDERS = [
   QueueFactory,
-  SubscriptionRegistry,
   MessagingRegistry,
   ShutdownState,
   SessionRevocationStore,
@@ -55,8 +54,14 @@ class PlatformCoreModule {}
  */
 @Module({})
 export class PlatformModule {
-  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+  /**
+   * `manifests`: every domain module's manifest (`@app/manifests`), including those of
+   * modules this process does not run: the relays route events to all declared consumers.
+   */
+  static forRoot(config: AppConfig, logger: Logger, manifests: readonly ModuleManifest[]): DynamicModule {
+    for (const problem of manifestProblems(manifests)) logger.error({ problem }, 'module manifests disagree');
     return {
+      global: true,
       module: PlatformModule,
       imports: [
         ConfigModule.forRoot(config),
@@ -81,11 +86,13 @@ export class PlatformModule {
         }),
       ],
       providers: [
+        { provide: EventRouting, useValue: new EventRouting(manifests) },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         // Order matters: limit first (cheap, by address), then authenticate.
         { provide: APP_GUARD, useClass: GlobalThrottlerGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
+      exports: [EventRouting],
     };
   }
 }

@@ -10,6 +10,7 @@ import { USERS_FACADE } from './contracts';
 import { AuthController } from './http/auth.controller';
 import { UsersController } from './http/users.controller';
 import { usersDatabase } from './persistence/users.database';
+import { usersManifest } from './module.manifest';
 
 /** Global only so that USERS_FACADE (a contract) is injectable in other modules. */
 @Global()
@@ -24,7 +25,7 @@ import { usersDatabase } from './persistence/users.database';
     ProfilesService,
     { provide: USERS_FACADE, useExisting: ProfilesService },
     { provide: SESSION_STATUS_SOURCE, useExisting: SessionsService },
-    ...moduleMessagingProviders({ module: 'users', handlers: [RevokeSessionOnSessionRevokedHandler] }),
+    ...moduleMessagingProviders({ manifest: usersManifest, handlers: [RevokeSessionOnSessionRevokedHandler] }),
   ],
   exports: [USERS_FACADE, SESSION_STATUS_SOURCE, ProfilesService],
 })

@@ -76,6 +76,7 @@ const MODULE = /^(apps\/[^/]+|libs\/[^/]+)\//;
 function entranceOf(resolved) {
   if (/^libs\/[^/]+\/src\/contracts\/index\.ts$/.test(resolved)) return 'contracts';
   if (/^libs\/[^/]+\/src\/index\.ts$/.test(resolved)) return 'entry point';
+  if (/^libs\/[^/]+\/src\/module\.manifest\.ts$/.test(resolved)) return 'manifest';
   return 'internals';
 }
 

@@ -1,6 +1,7 @@
 import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateOrdersMessaging1732406500000 } from './migrations/1732406500000-create-orders-messaging';
 import { CreateCatalogueAndOrders1732406800000 } from './migrations/1732406800000-create-catalogue-and-orders';
+import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
 
 /**
  * The orders module's tables (schema `orders`) and its migration history. Queries are
@@ -10,5 +11,5 @@ import { CreateCatalogueAndOrders1732406800000 } from './migrations/173240680000
 export const ordersDatabase: ModuleDatabaseDefinition = {
   module: 'orders',
   entities: [],
-  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000],
+  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000, KeepOrdersPublishedOutboxEvents1764633600000],
 };

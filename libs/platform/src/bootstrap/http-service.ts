@@ -10,6 +10,7 @@ import type { ModuleDatabaseDefinition } from '../database/module-database';
 import { configureHttpApp, createHttpAdapter } from '../http/http-app';
 import { ShutdownState } from '../lifecycle/shutdown.state';
 import { createRootLogger, PinoNestLogger } from '../logging/logger';
+import type { ModuleManifest } from '../messaging/module-manifest';
 import { PlatformModule } from '../platform.module';
 
 /** What an application (the API, an extracted module's service) is made of. */
@@ -20,21 +21,23 @@ export interface HttpServiceDefinition {
   /** Domain modules to run, chosen from the config (MODULES_ENABLED). */
   modules(config: AppConfig): Type[];
   databases(config: AppConfig): ModuleDatabaseDefinition[];
+  /** Every domain module's manifest (`@app/manifests`): events route from all of them. */
+  manifests: readonly ModuleManifest[];
   /** Applied to the environment before validation (e.g. a service that runs one module). */
   envOverrides?: Record<string, string>;
 }
 
 @Module({})
 class HttpServiceModule {
-  static compose(config: AppConfig, logger: Logger, modules: Type[]): DynamicModule {
-    return { module: HttpServiceModule, imports: [PlatformModule.forRoot(config, logger), ...modules] };
+  static compose(config: AppConfig, logger: Logger, manifests: readonly ModuleManifest[], modules: Type[]): DynamicModule {
+    return { module: HttpServiceModule, imports: [PlatformModule.forRoot(config, logger, manifests), ...modules] };
   }
 }
 
 /** Builds the application (not yet listening); shared by main.ts files and the tests. */
 export async function createHttpService(definition: HttpServiceDefinition, config: AppConfig, logger: Logger): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
-    HttpServiceModule.compose(config, logger, definition.modules(config)),
+    HttpServiceModule.compose(config, logger, definition.manifests, definition.modules(config)),
     createHttpAdapter(config),
     { logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
   );

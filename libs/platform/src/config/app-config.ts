@@ -35,6 +35,13 @@ export const EnvSchema = Type.Object({
   MODULES_ENABLED: Type.String({ default: DOMAIN_MODULES.join(',') }),
   OUTBOX_POLL_INTERVAL_MS: Int(1000, 10, 600000),
   OUTBOX_BATCH_SIZE: Int(100, 1, 5000),
+  /**
+   * How long published outbox rows are kept, so `events:replay` can publish them again:
+   * 7d, 36h, 90m. Inbox rows (the deduplication record) must be kept at least as long.
+   */
+  OUTBOX_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '7d' }),
+  /** How often each relay deletes published rows past OUTBOX_RETENTION (in batches). */
+  OUTBOX_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
   INBOX_MAX_ATTEMPTS: Int(8, 1, 100),
   INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
   INBOX_CONCURRENCY: Int(8, 1, 256),
@@ -114,11 +121,11 @@ export interface AppConfig {
   databases: Record<DomainModuleName, ModuleDatabaseConfig>;
 }
 
-/** `1500ms`, `45s`, `30m`, `2h` → milliseconds. */
+/** `1500ms`, `45s`, `30m`, `2h`, `7d` → milliseconds. */
 export function durationMs(value: string): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(value);
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(value);
   if (!match) throw new ConfigError(`Invalid duration "${value}"`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Number(match[1]) * unit;
 }
 

@@ -49,3 +49,32 @@ export function messagingTablesDown(schema: string): string[] {
     `DROP TABLE ${s}.outbox`,
   ];
 }
+
+/**
+ * Published outbox rows are kept (for OUTBOX_RETENTION) instead of deleted, so events can
+ * be replayed: `published_at` marks them. The relay's claim reads only the partial index
+ * of unpublished rows, so kept rows cost it nothing; retention deletes by `published_at`.
+ */
+export function outboxPublishedAtUp(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [
+    `ALTER TABLE ${s}.outbox ADD COLUMN published_at timestamptz`,
+    `DROP INDEX ${s}.outbox_seq_idx`,
+    `CREATE INDEX outbox_unpublished_idx ON ${s}.outbox (seq) WHERE published_at IS NULL`,
+    `CREATE INDEX outbox_published_at_idx ON ${s}.outbox (published_at) WHERE published_at IS NOT NULL`,
+    // Replay finds rows by the time they happened.
+    `CREATE INDEX outbox_occurred_at_idx ON ${s}.outbox (occurred_at)`,
+  ];
+}
+
+export function outboxPublishedAtDown(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [
+    `DELETE FROM ${s}.outbox WHERE published_at IS NOT NULL`,
+    `DROP INDEX ${s}.outbox_occurred_at_idx`,
+    `DROP INDEX ${s}.outbox_published_at_idx`,
+    `DROP INDEX ${s}.outbox_unpublished_idx`,
+    `CREATE INDEX outbox_seq_idx ON ${s}.outbox (seq)`,
+    `ALTER TABLE ${s}.outbox DROP COLUMN published_at`,
+  ];
+}

@@ -6,7 +6,6 @@ import { RequestContextStore } from '../logging/request-context';
 import { withTimeout } from '../redis/redis-connection';
 import { inboxQueueName, type IntegrationEvent } from './integration-event';
 import type { QueueFactory } from './queue.factory';
-import type { SubscriptionRegistry } from './subscription.registry';
 
 /**
  * A module's reaction to one or more integration event types (one handler may serve a
@@ -17,6 +16,14 @@ import type { SubscriptionRegistry } from './subscription.registry';
 export interface InboxEventHandler<TPayload = unknown> {
   readonly eventTypes: readonly string[];
   handle(event: IntegrationEvent<TPayload>, manager: EntityManager): Promise<void>;
+}
+
+/** An event reached a module whose running code has no handler for its type. */
+export class NoInboxHandlerError extends Error {
+  override name = 'NoInboxHandlerError';
+  constructor(module: string, eventType: string) {
+    super(`module "${module}" has no inbox handler for "${eventType}" in this version of its code`);
+  }
 }
 
 /**
@@ -35,7 +42,6 @@ export class InboxConsumer {
     handlers: InboxEventHandler[],
     private readonly dataSource: DataSource,
     private readonly queues: QueueFactory,
-    private readonly subscriptions: SubscriptionRegistry,
     private readonly config: AppConfig,
     private readonly logger: Logger,
   ) {
@@ -57,7 +63,6 @@ export class InboxConsumer {
   }
 
   start(): void {
-    this.subscriptions.subscribe(this.queueName, this.eventTypes);
     void this.queues
       .get(this.queueName)
       // '*': jobs are named after their event type (readable in Bull Board).
@@ -74,12 +79,11 @@ export class InboxConsumer {
   async consume(job: Job<IntegrationEvent>): Promise<void> {
     const event = job.data;
     await RequestContextStore.run({ requestId: event.metadata?.requestId ?? event.id }, async () => {
-      const handler = this.handlers.get(event.type);
-      if (!handler) {
-        this.logger.warn({ eventId: event.id, eventType: event.type, module: this.module }, 'no handler for event; skipped');
-        return;
-      }
       try {
+        const handler = this.handlers.get(event.type);
+        // Routed here by a manifest this code does not match yet (older code during a
+        // rolling deploy): never acknowledge it. Retries, then a dead letter to replay.
+        if (!handler) throw new NoInboxHandlerError(this.module, event.type);
         const handled = await this.handleOnce(event, handler);
         this.logger.info(
           { eventId: event.id, eventType: event.type, module: this.module, duplicate: !handled, attempt: job.attemptsMade + 1 },

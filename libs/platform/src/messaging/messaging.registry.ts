@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import type { InboxConsumer } from './inbox.consumer';
+import { EventRouting } from './module-manifest';
 import type { OutboxRelay } from './outbox.relay';
 import { findProcessorClaims } from './processor-ownership';
 
@@ -17,7 +18,10 @@ export class MessagingRegistry implements OnModuleInit {
   /** Queue name -> the module consuming it. */
   readonly queueOwners = new Map<string, string>();
 
-  constructor(private readonly modules: ModulesContainer) {}
+  constructor(
+    private readonly modules: ModulesContainer,
+    private readonly routing: EventRouting,
+  ) {}
 
   onModuleInit(): void {
     for (const claim of findProcessorClaims(this.modules)) {
@@ -38,12 +42,21 @@ export class MessagingRegistry implements OnModuleInit {
     }
   }
 
-  /** Throws when a module consumes a queue that another module already owns. */
+  /**
+   * Throws when a module consumes a queue that another module owns or already consumes,
+   * or one its manifest does not declare (the manifest is the list of what it owns).
+   */
   claimQueue(queue: string, module: string): void {
-    const owner = this.queueOwners.get(queue) ?? (queue.startsWith(`${module}.`) ? undefined : queue.split('.')[0]);
+    const declaredOwner = this.routing.allQueues().find((q) => q.queue === queue)?.module;
+    const owner = this.queueOwners.get(queue) ?? declaredOwner ?? (queue.startsWith(`${module}.`) ? undefined : queue.split('.')[0]);
     if (owner && owner !== module) {
       throw new Error(
         `Queue ownership violated: module "${module}" registers a consumer for queue "${queue}", which is owned by module "${owner}"`,
+      );
+    }
+    if (!declaredOwner) {
+      throw new Error(
+        `Queue ownership undeclared: module "${module}" registers a consumer for queue "${queue}", which its manifest does not list under queues`,
       );
     }
     this.queueOwners.set(queue, module);

@@ -10,7 +10,7 @@ import { OutboxPublisher } from './outbox.publisher';
 import { OutboxRelay } from './outbox.relay';
 import { OWNING_DOMAIN_MODULE } from './processor-ownership';
 import { QueueFactory } from './queue.factory';
-import { SubscriptionRegistry } from './subscription.registry';
+import { EventRouting, type ModuleManifest } from './module-manifest';
 import { MessagingRegistry } from './messaging.registry';
 
 /** Starts and stops a module's relay and inbox consumer with the application. */
@@ -32,7 +32,8 @@ export class ModuleMessagingLifecycle implements OnApplicationBootstrap, BeforeA
 }
 
 export interface ModuleMessagingOptions {
-  module: DomainModuleName;
+  /** The module's manifest: its name, and the event types it publishes and consumes. */
+  manifest: ModuleManifest;
   /** Inbox handlers: providers of the module itself, so they can use its repositories. */
   handlers?: Type<InboxEventHandler>[];
 }
@@ -44,34 +45,59 @@ export interface ModuleMessagingOptions {
  */
 export function moduleMessagingProviders(options: ModuleMessagingOptions): Provider[] {
   const handlers = options.handlers ?? [];
+  const module = options.manifest.name as DomainModuleName;
   return [
     ...handlers,
     // Marks the Nest module as this domain module's: its @Processor classes claim queues as it.
-    { provide: OWNING_DOMAIN_MODULE, useValue: options.module },
+    { provide: OWNING_DOMAIN_MODULE, useValue: module },
     {
       provide: OutboxPublisher,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new OutboxPublisher(config.databases[options.module].schema),
+      useFactory: (config: AppConfig) =>
+        new OutboxPublisher(config.databases[module].schema, module, options.manifest.events.publishes.map((e) => e.type)),
     },
     {
       provide: ModuleMessagingLifecycle,
-      inject: [getDataSourceToken(options.module), QueueFactory, SubscriptionRegistry, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ...handlers],
+      inject: [getDataSourceToken(module), QueueFactory, EventRouting, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ...handlers],
       useFactory: (
         dataSource: DataSource,
         queues: QueueFactory,
-        subscriptions: SubscriptionRegistry,
+        routing: EventRouting,
         registry: MessagingRegistry,
         config: AppConfig,
         logger: Logger,
         ...handlerInstances: InboxEventHandler[]
       ) => {
-        const relay = new OutboxRelay(options.module, dataSource, queues, subscriptions, config, logger);
-        const consumer = handlerInstances.length
-          ? new InboxConsumer(options.module, handlerInstances, dataSource, queues, subscriptions, config, logger)
+        checkHandlersAgainstManifest(options.manifest, handlerInstances, logger);
+        const relay = new OutboxRelay(module, dataSource, queues, routing, config, logger);
+        const consumer = options.manifest.events.consumes.length || handlerInstances.length
+          ? new InboxConsumer(module, handlerInstances, dataSource, queues, config, logger)
           : undefined;
-        registry.register(options.module, relay, consumer);
+        registry.register(module, relay, consumer);
         return new ModuleMessagingLifecycle(relay, consumer);
       },
     },
   ];
+}
+
+/**
+ * A handler for a type the manifest does not declare would never receive it (nothing
+ * routes it here): that stops the boot. A declared type without a handler is what older
+ * code sees during a rolling deploy: such events are retried, then dead-lettered, so it
+ * is logged loudly but allowed.
+ */
+function checkHandlersAgainstManifest(manifest: ModuleManifest, handlers: InboxEventHandler[], logger: Logger): void {
+  const declared = new Set(manifest.events.consumes);
+  const handled = new Set(handlers.flatMap((h) => [...h.eventTypes]));
+  const undeclared = [...handled].filter((type) => !declared.has(type));
+  if (undeclared.length) {
+    throw new Error(
+      `Module "${manifest.name}" has inbox handlers for ${undeclared.map((t) => `"${t}"`).join(', ')}, which its manifest does not list under events.consumes (nothing would route them to it)`,
+    );
+  }
+  for (const type of declared) {
+    if (!handled.has(type)) {
+      logger.error({ module: manifest.name, eventType: type }, 'manifest declares an event type this code has no inbox handler for; such events will be retried, then dead-lettered');
+    }
+  }
 }

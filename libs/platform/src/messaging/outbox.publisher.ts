@@ -8,11 +8,26 @@ import type { NewIntegrationEvent } from './integration-event';
  * transaction: the use case's rows and its events commit or roll back together.
  */
 export class OutboxPublisher {
-  constructor(private readonly schema: string) {}
+  private readonly declared: ReadonlySet<string>;
+
+  constructor(
+    private readonly schema: string,
+    private readonly module: string,
+    /** The types the module's manifest publishes: anything else is refused. */
+    declaredTypes: readonly string[],
+  ) {
+    this.declared = new Set(declaredTypes);
+  }
 
   async publish(manager: EntityManager, events: NewIntegrationEvent[]): Promise<string[]> {
     if (!manager.queryRunner?.isTransactionActive) {
       throw new Error('OutboxPublisher.publish must run inside the use case transaction');
+    }
+    for (const event of events) {
+      // An undeclared type would sit unrouted in the outbox: fail the use case instead.
+      if (!this.declared.has(event.type)) {
+        throw new Error(`Module "${this.module}" publishes "${event.type}", which its manifest does not declare under events.publishes`);
+      }
     }
     const requestId = RequestContextStore.requestId();
     const ids: string[] = [];

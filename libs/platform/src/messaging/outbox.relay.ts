@@ -1,12 +1,12 @@
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import type { AppConfig, DomainModuleName } from '../config/app-config';
+import { durationMs, type AppConfig, type DomainModuleName } from '../config/app-config';
 import { withTimeout } from '../redis/redis-connection';
 import type { IntegrationEvent } from './integration-event';
 import { DrainLoop } from './drain-loop';
 import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
-import type { SubscriptionRegistry } from './subscription.registry';
+import type { EventRouting } from './module-manifest';
 
 interface OutboxRow {
   id: string;
@@ -17,24 +17,39 @@ interface OutboxRow {
 }
 
 const PUBLISH_TIMEOUT_MS = 5_000;
+const OUTBOX_RETENTION_BATCH = 1000;
+
+/** How often a relay looks for outbox rows no declaration routes (logged once per type). */
+const UNROUTED_CHECK_INTERVAL_MS = 60_000;
 
 /**
- * Moves one module's outbox rows to the inbox queues of the modules that subscribe.
+ * Moves one module's outbox rows to the inbox queues of the modules that consume them,
+ * as declared in the module manifests (EventRouting): the same routes in every process,
+ * whether the consumers run here, elsewhere, or not yet. Redis holds queues, never routes.
  *
- * - Claims rows with `FOR UPDATE SKIP LOCKED`, so every instance can run a relay at once
- *   without double work; rows are deleted only in the transaction that published them.
+ * - Claims unpublished rows of routable types with `FOR UPDATE SKIP LOCKED`, so every
+ *   instance can run a relay at once without double work; a row is marked published
+ *   (`published_at`) only in the transaction that enqueued it, and kept for
+ *   OUTBOX_RETENTION so `events:replay` can publish it again.
+ * - A row that no declaration routes is never claimed, never deleted: it stays, is logged
+ *   once per type and is counted (`outbox_unrouted_events`) until a consumer is declared.
  * - No high-water mark: every committed row is visible to the next claim, so a
  *   transaction that commits late (out of sequence order) is never skipped.
  * - Woken by `LISTEN/NOTIFY` right after a commit; a polling timer covers lost
  *   notifications and a dropped listener connection.
  * - The job id is the event id, so a re-publish after a crash between "add" and
- *   "delete" is a no-op in Bull, and inbox deduplication covers the rest.
+ *   "mark" is a no-op in Bull, and inbox deduplication covers the rest (and a replay).
  * - While Redis is down, publishing fails, the transaction rolls back, rows stay, and
  *   the relay backs off with jitter; writes to the outbox never depend on Redis.
  */
 export class OutboxRelay {
   private listener?: Client;
   private reconnectTimer?: NodeJS.Timeout;
+  private unroutedTimer?: NodeJS.Timeout;
+  private retentionTimer?: NodeJS.Timeout;
+  private readonly reportedUnrouted = new Set<string>();
+  /** Claimed by this relay: the types some manifest routes (fixed for the process's life). */
+  private readonly routable: string[];
   private readonly loop: DrainLoop;
   /** Age in ms of the oldest event published in the last batch: the relay's lag. */
   lastLagMs = 0;
@@ -44,10 +59,11 @@ export class OutboxRelay {
     private readonly module: DomainModuleName,
     private readonly dataSource: DataSource,
     private readonly queues: QueueFactory,
-    private readonly subscriptions: SubscriptionRegistry,
+    private readonly routing: EventRouting,
     private readonly config: AppConfig,
     private readonly logger: Logger,
   ) {
+    this.routable = routing.routableTypes(module);
     this.loop = new DrainLoop({
       batch: () => this.relayBatch(),
       batchSize: config.env.OUTBOX_BATCH_SIZE,
@@ -65,10 +81,23 @@ export class OutboxRelay {
   start(): void {
     this.loop.start();
     void this.listen();
+    const checkUnrouted = () => void this.unroutedEvents().catch((error: unknown) =>
+      this.logger.warn({ module: this.module, err: error }, 'could not count unrouted outbox events'));
+    checkUnrouted();
+    this.unroutedTimer = setInterval(checkUnrouted, UNROUTED_CHECK_INTERVAL_MS);
+    this.unroutedTimer.unref();
+    this.retentionTimer = setInterval(
+      () => void this.deleteExpired().catch((error: unknown) =>
+        this.logger.warn({ module: this.module, err: error }, 'outbox retention failed; retried at the next interval')),
+      this.config.env.OUTBOX_RETENTION_INTERVAL_MS,
+    );
+    this.retentionTimer.unref();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.unroutedTimer);
+    clearInterval(this.retentionTimer);
     await this.loop.stop();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
@@ -79,21 +108,67 @@ export class OutboxRelay {
     this.loop.wake();
   }
 
-  /** Resolves once the outbox is empty or the relay gave up for now (tests, shutdown). */
+  /** Resolves once no routable event is unpublished, or the relay gave up for now (tests, shutdown). */
   drainNow(): Promise<void> {
     return this.loop.drainNow();
   }
 
+  /**
+   * Unpublished rows that no manifest routes, by type. Each new type is logged once (as an
+   * error: an event nobody will receive until a consumer is declared); metrics read this.
+   */
+  async unroutedEvents(): Promise<Map<string, number>> {
+    const rows: { event_type: string; count: string }[] = await this.dataSource.query(
+      `SELECT event_type, count(*) AS count FROM "${this.schema}".outbox
+        WHERE published_at IS NULL AND NOT (event_type = ANY($1::text[]))
+        GROUP BY event_type`,
+      [this.routable],
+    );
+    const counts = new Map(rows.map((r) => [r.event_type, Number(r.count)]));
+    for (const [type, count] of counts) {
+      if (this.reportedUnrouted.has(type)) continue;
+      this.reportedUnrouted.add(type);
+      this.logger.error(
+        { module: this.module, eventType: type, count },
+        'outbox events with no declared consumer stay in the outbox unpublished; declare a consumer in a module manifest',
+      );
+    }
+    return counts;
+  }
+
+  /**
+   * Deletes rows published longer than OUTBOX_RETENTION ago, in short batches (short
+   * locks, bounded WAL per statement). Returns how many were deleted.
+   */
+  async deleteExpired(): Promise<number> {
+    const cutoff = new Date(Date.now() - durationMs(this.config.env.OUTBOX_RETENTION));
+    let total = 0;
+    for (;;) {
+      const deleted: unknown[] = await this.dataSource.query(
+        `DELETE FROM "${this.schema}".outbox WHERE id IN (
+           SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id`,
+        [cutoff, OUTBOX_RETENTION_BATCH],
+      );
+      total += deleted.length;
+      if (deleted.length < OUTBOX_RETENTION_BATCH || this.loop.isStopped) break;
+    }
+    if (total > 0) this.logger.info({ module: this.module, deleted: total }, 'published outbox events past retention deleted');
+    return total;
+  }
+
   private async relayBatch(): Promise<number> {
-    await this.subscriptions.flush();
+    if (this.routable.length === 0) return 0;
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     await runner.startTransaction();
     try {
       const rows: OutboxRow[] = await runner.query(
         `SELECT id, event_type, payload, metadata, occurred_at FROM "${this.schema}".outbox
+          WHERE published_at IS NULL AND event_type = ANY($2::text[])
           ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.config.env.OUTBOX_BATCH_SIZE],
+        [this.config.env.OUTBOX_BATCH_SIZE, this.routable],
       );
       if (rows.length === 0) {
         await runner.commitTransaction();
@@ -109,7 +184,7 @@ export class OutboxRelay {
           payload: row.payload,
           metadata: row.metadata ?? {},
         };
-        for (const queue of await this.subscriptions.queuesFor(row.event_type)) {
+        for (const queue of this.routing.queuesFor(row.event_type)) {
           if (!jobsByQueue.has(queue)) jobsByQueue.set(queue, []);
           jobsByQueue.get(queue)!.push({
             name: row.event_type,
@@ -127,7 +202,7 @@ export class OutboxRelay {
         PUBLISH_TIMEOUT_MS,
         'publishing outbox events to Redis',
       );
-      await runner.query(`DELETE FROM "${this.schema}".outbox WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
+      await runner.query(`UPDATE "${this.schema}".outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
       await runner.commitTransaction();
       const oldest = Math.min(...rows.map((r) => new Date(r.occurred_at).getTime()));
       this.lastLagMs = Math.max(0, Date.now() - oldest);

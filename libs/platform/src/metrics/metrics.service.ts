@@ -48,8 +48,10 @@ export class MetricsService {
   ) {
     collectDefaultMetrics({ register: this.registry });
     const queueDepth = new Gauge({ name: 'queue_jobs', help: 'Jobs in each queue by state', labelNames: ['queue', 'state'], registers: [this.registry] });
-    const outboxLag = new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest event still in the outbox, by module (0 when empty)', labelNames: ['module'], registers: [this.registry] });
-    const outboxPending = new Gauge({ name: 'outbox_pending_events', help: 'Events waiting in the outbox, by module', labelNames: ['module'], registers: [this.registry] });
+    const outboxLag = new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest unpublished event in the outbox, by module (0 when none)', labelNames: ['module'], registers: [this.registry] });
+    const outboxPending = new Gauge({ name: 'outbox_pending_events', help: 'Unpublished events in the outbox, by module', labelNames: ['module'], registers: [this.registry] });
+    const unrouted = new Gauge({ name: 'outbox_unrouted_events', help: 'Unpublished outbox events no module manifest routes (they wait for a declared consumer), by module and type', labelNames: ['module', 'event_type'], registers: [this.registry] });
+    const deadLetters = new Gauge({ name: 'dead_letter_events', help: 'Events in a module\'s dead_letters table (see npm run cli -- events:dead-letters), by module', labelNames: ['module'], registers: [this.registry] });
     const published = new Gauge({ name: 'outbox_published_events', help: 'Events this instance relayed since start, by module', labelNames: ['module'], registers: [this.registry] });
     const cacheRequests = new Gauge({ name: 'cache_requests', help: 'Cache lookups since start, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
     const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
@@ -76,15 +78,19 @@ export class MetricsService {
           const dataSource = this.dataSource(module);
           if (!dataSource) return;
           try {
+            const schema = this.config.databases[module].schema;
             const [row] = await withTimeout(
-              dataSource.query<{ lag: number | null; pending: string }[]>(
-                `SELECT extract(epoch FROM now() - min(occurred_at))::float8 AS lag, count(*) AS pending FROM "${this.config.databases[module].schema}".outbox`,
+              dataSource.query<{ lag: number | null; pending: string; dead: string }[]>(
+                `SELECT extract(epoch FROM now() - min(occurred_at))::float8 AS lag, count(*) AS pending,
+                        (SELECT count(*) FROM "${schema}".dead_letters) AS dead
+                   FROM "${schema}".outbox WHERE published_at IS NULL`,
               ),
               SCRAPE_TIMEOUT_MS,
               'outbox lag',
             );
             outboxLag.set({ module }, row.lag ?? 0);
             outboxPending.set({ module }, Number(row.pending));
+            deadLetters.set({ module }, Number(row.dead));
           } catch {
             // Database unavailable: no sample this scrape.
           }
@@ -93,6 +99,19 @@ export class MetricsService {
     });
     this.collectors.push(async () => {
       for (const [module, relay] of this.messaging.relays) published.set({ module }, relay.publishedTotal);
+    });
+    this.collectors.push(async () => {
+      unrouted.reset();
+      await Promise.all(
+        [...this.messaging.relays].map(async ([module, relay]) => {
+          try {
+            const counts = await withTimeout(relay.unroutedEvents(), SCRAPE_TIMEOUT_MS, 'unrouted outbox events');
+            for (const [eventType, count] of counts) unrouted.set({ module, event_type: eventType }, count);
+          } catch {
+            // Database unavailable: no sample this scrape.
+          }
+        }),
+      );
     });
     this.collectors.push(async () => {
       for (const [name, counts] of this.cache.stats.counts) {
