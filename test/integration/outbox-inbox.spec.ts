@@ -3,10 +3,12 @@ import { Injectable, Module, type INestApplicationContext } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import pino from 'pino';
+import { Writable } from 'node:stream';
 import type { DataSource, EntityManager } from 'typeorm';
 import {
   inboxQueueName,
   MessagingRegistry,
+  MetricsService,
   moduleDatabaseImports,
   moduleMessagingProviders,
   OutboxPublisher,
@@ -42,16 +44,29 @@ class RecordingHandler implements InboxEventHandler<TestPayload> {
   }
 }
 
-/** Test manifests: `users` publishes EVENT (and one type nobody consumes), `orders` consumes EVENT. */
+/**
+ * Test manifests: `users` publishes EVENT, a type nobody consumes, and a type `orders`
+ * declares but (like older code in a rolling deploy) has no handler for.
+ */
 const UNCONSUMED = 'users.nobody-listens.v1';
+const NO_HANDLER = 'users.handler-not-deployed.v1';
 const producerManifest: ModuleManifest = {
   name: 'users', schema: 'users', mayUse: [], queues: [],
-  events: { publishes: [{ type: EVENT }, { type: UNCONSUMED }], consumes: [] },
+  events: { publishes: [{ type: EVENT }, { type: UNCONSUMED }, { type: NO_HANDLER }], consumes: [] },
 };
 const consumerManifest: ModuleManifest = {
   name: 'orders', schema: 'orders', mayUse: ['users'], queues: [],
-  events: { publishes: [], consumes: [EVENT] },
+  events: { publishes: [], consumes: [EVENT, NO_HANDLER] },
 };
+
+/** Every log line of the test's instances, parsed (what an operator would see). */
+const logLines: { msg: string; eventType?: string; module?: string; level: number }[] = [];
+const logSink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
+    done();
+  },
+});
 
 @Module({
   imports: [...moduleDatabaseImports(usersDatabase)],
@@ -73,7 +88,7 @@ describe('Outbox → relay → inbox backbone', () => {
 
   async function startInstance(): Promise<INestApplicationContext> {
     const config = testConfig(db, { redisPrefix, env: { INBOX_MAX_ATTEMPTS: '4', MODULES_ENABLED: 'users,orders' } });
-    @Module({ imports: [PlatformModule.forRoot(config, pino({ level: 'silent' }), [producerManifest, consumerManifest]), ProducerModule, ConsumerModule] })
+    @Module({ imports: [PlatformModule.forRoot(config, pino({ level: 'info' }, logSink), [producerManifest, consumerManifest]), ProducerModule, ConsumerModule] })
     class InstanceModule {}
     const context = await NestFactory.createApplicationContext(InstanceModule, { logger: false });
     await context.init();
@@ -91,10 +106,10 @@ describe('Outbox → relay → inbox backbone', () => {
     await deleteRedisPrefix(process.env.TEST_REDIS_URL!, redisPrefix);
   });
 
-  async function publish(context: INestApplicationContext, payloads: TestPayload[]): Promise<string[]> {
+  async function publish(context: INestApplicationContext, payloads: TestPayload[], type = EVENT): Promise<string[]> {
     const dataSource = context.get<DataSource>(getDataSourceToken('users'));
     const publisher = context.select(ProducerModule).get(OutboxPublisher, { strict: true });
-    return dataSource.transaction((manager) => publisher.publish(manager, payloads.map((payload) => ({ type: EVENT, payload }))));
+    return dataSource.transaction((manager) => publisher.publish(manager, payloads.map((payload) => ({ type, payload }))));
   }
 
   const inboxRows = (eventId: string) => query(db, 'SELECT 1 FROM orders.inbox WHERE event_id = $1', [eventId]);
@@ -173,5 +188,75 @@ describe('Outbox → relay → inbox backbone', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(keys.filter((key) => RecordingHandler.calls.get(key) !== 1)).toEqual([]);
     expect(await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL AND event_type = $1', [EVENT])).toHaveLength(0);
+  });
+
+  describe('nothing is lost or acknowledged unhandled', () => {
+    it('refuses to publish a type the producer manifest does not declare (the use case fails, nothing is written)', async () => {
+      await expect(publish(app, [{ key: 'undeclared' }], 'users.not-in-manifest.v1')).rejects.toThrow(
+        'Module "users" publishes "users.not-in-manifest.v1", which its manifest does not declare under events.publishes',
+      );
+      expect(await query(db, `SELECT 1 FROM users.outbox WHERE event_type = 'users.not-in-manifest.v1'`)).toHaveLength(0);
+    });
+
+    it('leaves an event no manifest routes in the outbox, logs its type once and counts it in outbox_unrouted_events', async () => {
+      const ids = [...(await publish(app, [{ key: 'unrouted-1' }], UNCONSUMED)), ...(await publish(app, [{ key: 'unrouted-2' }], UNCONSUMED))];
+      // A routed event published after them is relayed: the unrouted rows do not block the relay.
+      const [after] = await publish(app, [{ key: 'after-unrouted' }]);
+      await eventually(() => Promise.resolve(RecordingHandler.successes.get('after-unrouted') === 1));
+      await app.get(MessagingRegistry).drainAll();
+      const rows = await query<{ published_at: Date | null }>(db, 'SELECT published_at FROM users.outbox WHERE id = ANY($1::uuid[])', [ids]);
+      expect(rows).toEqual([{ published_at: null }, { published_at: null }]);
+      expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1 AND published_at IS NOT NULL', [after])).toHaveLength(1);
+
+      const relay = app.get(MessagingRegistry).relays.get('users')!;
+      expect(await relay.unroutedEvents()).toEqual(new Map([[UNCONSUMED, 2]]));
+      await relay.unroutedEvents();
+      const logged = logLines.filter((l) => l.eventType === UNCONSUMED && /no declared consumer/.test(l.msg));
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ module: 'users', level: 50 });
+
+      const metrics = await app.get(MetricsService).scrape();
+      expect(metrics).toContain(`outbox_unrouted_events{module="users",event_type="${UNCONSUMED}"} 2`);
+      expect(metrics).toMatch(/outbox_pending_events\{module="users"\} 2\b/);
+    });
+
+    it('retries an event its consumer declares but has no handler for, then dead-letters it (never acknowledges it)', async () => {
+      const [id] = await publish(app, [{ key: 'no-handler' }], NO_HANDLER);
+      const [dead] = await eventually(async () => {
+        const found = await query<{ attempts: number; error: string }>(db, 'SELECT attempts, error FROM orders.dead_letters WHERE event_id = $1', [id]);
+        return found.length ? found : undefined;
+      });
+      expect(dead).toEqual({ attempts: 4, error: `NoInboxHandlerError: module "orders" has no inbox handler for "${NO_HANDLER}" in this version of its code` });
+      expect(await inboxRows(id)).toHaveLength(0);
+      const job = await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id);
+      expect(await job?.getState()).toBe('failed');
+      expect(job?.attemptsMade).toBe(4);
+      expect(await app.get(MetricsService).scrape()).toMatch(/dead_letter_events\{module="orders"\} [1-9]/);
+    });
+
+    it('keeps published events for OUTBOX_RETENTION, then deletes them in batches; unpublished ones never', async () => {
+      const old = await query<{ id: string }>(
+        db,
+        `INSERT INTO users.outbox (id, event_type, payload, occurred_at, published_at)
+         SELECT gen_random_uuid(), $1, '{}'::jsonb, now() - interval '9 days', now() - interval '8 days' FROM generate_series(1, 1500)
+         RETURNING id`,
+        [EVENT],
+      );
+      const [recent] = await query<{ id: string }>(
+        db,
+        `INSERT INTO users.outbox (id, event_type, payload, occurred_at, published_at) VALUES (gen_random_uuid(), $1, '{}'::jsonb, now() - interval '6 days', now() - interval '6 days') RETURNING id`,
+        [EVENT],
+      );
+      // Old but never published (e.g. unrouted): retention must not touch it.
+      const [stuck] = await query<{ id: string }>(
+        db,
+        `INSERT INTO users.outbox (id, event_type, payload, occurred_at) VALUES (gen_random_uuid(), $1, '{}'::jsonb, now() - interval '30 days') RETURNING id`,
+        [UNCONSUMED],
+      );
+      const relay = app.get(MessagingRegistry).relays.get('users')!;
+      expect(await relay.deleteExpired()).toBe(1500);
+      expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = ANY($1::uuid[])', [old.map((r) => r.id)])).toHaveLength(0);
+      expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = ANY($1::uuid[])', [[recent.id, stuck.id]])).toHaveLength(2);
+    });
   });
 });

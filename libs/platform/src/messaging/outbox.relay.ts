@@ -144,15 +144,18 @@ export class OutboxRelay {
     const cutoff = new Date(Date.now() - durationMs(this.config.env.OUTBOX_RETENTION));
     let total = 0;
     for (;;) {
-      const deleted: unknown[] = await this.dataSource.query(
-        `DELETE FROM "${this.schema}".outbox WHERE id IN (
-           SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
-            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING id`,
+      // A CTE so the driver returns rows (TypeORM answers a bare DELETE with [rows, count]).
+      const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
+        `WITH expired AS (
+           DELETE FROM "${this.schema}".outbox WHERE id IN (
+             SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
+              ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING 1)
+         SELECT count(*)::int AS deleted FROM expired`,
         [cutoff, OUTBOX_RETENTION_BATCH],
       );
-      total += deleted.length;
-      if (deleted.length < OUTBOX_RETENTION_BATCH || this.loop.isStopped) break;
+      total += deleted;
+      if (deleted < OUTBOX_RETENTION_BATCH || this.loop.isStopped) break;
     }
     if (total > 0) this.logger.info({ module: this.module, deleted: total }, 'published outbox events past retention deleted');
     return total;
