@@ -1,5 +1,5 @@
 /**
- * The boundary rulebook (architecture.md, "Boundary rules"). Every boundary message carries
+ * The boundary rulebook (docs/architecture.md, "Boundary rules"). Every boundary message carries
  * its rule tag, e.g. [boundary/platform-no-domain], so a CI failure names the rule and ESLint
  * names the file.
  * test/architecture/lint-boundaries.spec.ts proves each tag fires; run with

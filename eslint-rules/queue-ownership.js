@@ -1,7 +1,7 @@
 'use strict';
 /**
  * [boundary/queue-ownership]: every Bull queue is named `<module>.<purpose>` and only the
- * module under libs/<module>/ registers, injects or opens it (architecture.md, "Queues").
+ * module under libs/<module>/ registers, injects or opens it (docs/architecture.md, "Queues").
  * The platform is exempt: its outbox relay produces into every module's inbox.
  *
  * Seen by this rule: @Processor('q') / @Processor({ name: 'q' }), @InjectQueue('q'),

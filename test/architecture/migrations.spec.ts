@@ -11,7 +11,7 @@ import {
 
 /**
  * No migration of a module touches another module's schema or declares a foreign key that
- * can leave its own schema (architecture.md, "Tables"). The checker reads the SQL literals
+ * can leave its own schema (docs/architecture.md, "Tables and roles"). The checker reads the SQL literals
  * of every file under libs/<module>/src/persistence/migrations/; the fixtures under
  * fixtures/migrations/ say with `// module:` whose migration they pretend to be and with
  * `// expect:` which rules they break.

@@ -11,7 +11,7 @@ import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
 import { createTestDatabase, deleteRedisPrefix, runId, testConfig } from '../support/test-env';
 
 /**
- * Queue ownership at boot (architecture.md, "Queues"): every Bull queue has one owning
+ * Queue ownership at boot (docs/architecture.md, "Queues"): every Bull queue has one owning
  * module, `<module>.<purpose>`, and only the owner consumes it. The MessagingRegistry
  * claims each inbox consumer's queue and each @nestjs/bull @Processor's queue for the
  * domain module that declares it, and a second or foreign claim stops the boot with a

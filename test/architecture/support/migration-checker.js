@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The static half of "each module owns its tables" (architecture.md, "Tables"): a module's
+ * The static half of "each module owns its tables" (docs/architecture.md, "Tables and roles"): a module's
  * migrations never touch another module's schema and never declare a foreign key that
  * could leave their own schema. (The other half is the database itself: each module's
  * role has privileges on its own schema only.)
