@@ -4,11 +4,12 @@
  * switched off in one file is still enforced by the other. Rule names mirror the ESLint
  * tags: [boundary/module-direction] here is `boundary-module-direction`.
  * test/architecture/dependency-graph.spec.ts runs it on the repository and on fixtures,
- * and checks that both files declare the same directions; `npm run graph` draws it.
+ * and checks that both files read their directions from the manifests; `npm run graph`
+ * draws it.
  */
-const DOMAIN = ['users', 'orders', 'notifications'];
-// Allowed directions (the same declaration as in .eslintrc.js; a test keeps them equal).
-const MAY_USE = { users: [], orders: ['users'], notifications: ['users', 'orders'] };
+// The domain modules and their allowed directions come from the module manifests, as
+// in .eslintrc.js (libs/<module>/src/module.manifest.ts, `mayUse`).
+const { DOMAIN, MAY_USE } = require('./scripts/module-manifests.cjs').boundaryDeclarations(__dirname);
 
 const either = (names) => `(${names.join('|')})`;
 const ENTRY = '^libs/[^/]+/src/index\\.ts$';

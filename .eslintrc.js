@@ -7,9 +7,9 @@
  * which holds the repo's own rules (queue-ownership, tested in queue-ownership.rule.spec.ts).
  * .dependency-cruiser.js states the import rules again for a second, independent check.
  */
-const DOMAIN = ['users', 'orders', 'notifications'];
-// Allowed directions, declared once: whose contracts each domain module may import.
-const MAY_USE = { users: [], orders: ['users'], notifications: ['users', 'orders'] };
+// The domain modules and whose contracts each may import, declared once: in each module's
+// manifest (libs/<module>/src/module.manifest.ts, `mayUse`).
+const { DOMAIN, MAY_USE } = require('./scripts/module-manifests.cjs').boundaryDeclarations(__dirname);
 
 const rule = (tag, regex, why) => ({ regex, message: `[boundary/${tag}] ${why}` });
 const either = (names) => `(${names.join('|')})`;

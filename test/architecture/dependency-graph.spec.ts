@@ -12,6 +12,9 @@ import {
   type CruiseResult,
   type Violation,
 } from './support/dependency-graph';
+import { MODULE_MANIFESTS } from '@app/manifests';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { boundaryDeclarations, loadManifests } = require('../../scripts/module-manifests.cjs');
 
 /**
  * The second, independent check of the import rules: dependency-cruiser over the whole
@@ -116,15 +119,19 @@ describe('dependency-cruiser on the not-ok fixtures (fixtures/depcruise/)', () =
 
 describe('.dependency-cruiser.js and .eslintrc.js state the same rules', () => {
   const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
-  /** Evaluates the `const MAY_USE = {...};` literal of a config file. */
-  const mayUse = (file: string): unknown => {
-    const literal = /const MAY_USE = (\{[^;]+\});/.exec(read(file))?.[1];
-    if (!literal) throw new Error(`${file} declares no MAY_USE`);
-    return new Function(`return (${literal});`)();
-  };
 
-  it('declares the same allowed directions in both', () => {
-    expect(mayUse('.dependency-cruiser.js')).toEqual(mayUse('.eslintrc.js'));
+  it('both read the modules and their directions from the manifests, and declare none themselves', () => {
+    for (const file of ['.eslintrc.js', '.dependency-cruiser.js']) {
+      expect(read(file)).toContain("require('./scripts/module-manifests.cjs').boundaryDeclarations(__dirname)");
+      expect(read(file)).not.toMatch(/MAY_USE = \{|DOMAIN = \[/);
+    }
+  });
+
+  it('the manifest loader the tools use agrees with the manifests the apps compile in', () => {
+    const loaded = boundaryDeclarations(ROOT);
+    expect(new Set(loaded.DOMAIN)).toEqual(new Set(MODULE_MANIFESTS.map((m) => m.name)));
+    expect(loaded.MAY_USE).toEqual(Object.fromEntries(MODULE_MANIFESTS.map((m) => [m.name, [...m.mayUse]])));
+    expect(loadManifests(ROOT)).toEqual(expect.arrayContaining(MODULE_MANIFESTS.map((m) => JSON.parse(JSON.stringify(m)))));
   });
 
   it('has a dependency-cruiser rule for every ESLint import tag', () => {
