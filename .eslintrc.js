@@ -64,6 +64,8 @@ module.exports = {
     'import/no-cycle': ['error', { ignoreExternal: true, disableScc: true }],
     // [boundary/queue-ownership]: a queue `<module>.<purpose>` is touched only from libs/<module>.
     'queue-ownership': ['error', { exempt: ['platform'] }],
+    // [boundary/foreign-resource]: a module injects only its own DataSource/EntityManager/repositories.
+    'foreign-resource': ['error', { exempt: ['platform', 'manifests'] }],
     'no-restricted-imports': restrict(EVERYWHERE),
   },
   // A later override replaces the whole no-restricted-imports list, so each lib gets its full list.

@@ -1,11 +1,15 @@
 import 'reflect-metadata';
-import { Module, type DynamicModule, type Type } from '@nestjs/common';
-import { BullModule, Process, Processor } from '@nestjs/bull';
+import { Injectable, Module, type DynamicModule, type Type } from '@nestjs/common';
+import { BullModule, InjectQueue, Process, Processor } from '@nestjs/bull';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Queue } from 'bull';
+import type { DataSource } from 'typeorm';
 import { Test, type TestingModule } from '@nestjs/testing';
 import pino from 'pino';
 import { MessagingRegistry, moduleDatabaseImports, moduleMessagingProviders, PlatformModule, type ModuleManifest } from '@app/platform';
 import { notificationsDatabase } from '@app/notifications';
 import { ordersDatabase } from '@app/orders';
+import { usersDatabase } from '@app/users';
 import { MODULE_MANIFESTS } from '@app/manifests';
 import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
 import { createTestDatabase, deleteRedisPrefix, runId, testConfig } from '../support/test-env';
@@ -35,6 +39,17 @@ class NotifyOnFulfilmentProcessor {
 class EmailProcessor {
   @Process()
   handle(): void {}
+}
+
+/** Walks around database isolation: the users connection carries the users role. */
+@Injectable()
+class CustomerLookup {
+  constructor(@InjectDataSource('users') readonly users: DataSource) {}
+}
+
+@Injectable()
+class SneakyMailer {
+  constructor(@InjectQueue('notifications.email') readonly queue: Queue) {}
 }
 
 /** Manifests of this test: `orders` declares `orders.fulfilment`, `notifications` its email queue. */
@@ -114,6 +129,22 @@ describe('Queue ownership at boot', () => {
     const undeclared = [manifest('users', []), manifest('orders', []), manifest('notifications', [])];
     await expect(boot([orders], undefined, undeclared)).rejects.toThrow(
       'Queue ownership undeclared: module "orders" registers a consumer for queue "orders.fulfilment", which its manifest does not list under queues',
+    );
+  });
+
+  it('Boot_Fails_WhenAModuleInjectsAnotherModulesDataSource', async () => {
+    // Both connections exist (every module's data source is global in Nest): only the check stops it.
+    const users = domainModule('UsersModule', usersDatabase, [], []);
+    const orders = domainModule('OrdersModule', ordersDatabase, [CustomerLookup], []);
+    await expect(boot([users, orders])).rejects.toThrow(
+      'Resource ownership violated: CustomerLookup in module "orders" injects "usersDataSource", the database connection of module "users" (a module uses only its own)',
+    );
+  });
+
+  it('Boot_Fails_WhenAModuleInjectsAnotherModulesQueue', async () => {
+    const orders = domainModule('OrdersModule', ordersDatabase, [SneakyMailer], ['notifications.email']);
+    await expect(boot([orders])).rejects.toThrow(
+      'Queue ownership violated: SneakyMailer in module "orders" injects queue "notifications.email", which is owned by module "notifications"',
     );
   });
 

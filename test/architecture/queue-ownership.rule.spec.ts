@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { RuleTester } from 'eslint';
 import * as tsParser from '@typescript-eslint/parser';
 import queueOwnership from '../../eslint-rules/queue-ownership';
@@ -127,6 +128,62 @@ tester.run('queue-ownership', queueOwnership, {
       filename: ordersFile,
       code: `@Processor('email') export class EmailProcessor {}`,
       errors: [{ message: '[boundary/queue-ownership] libs/orders registers a consumer for queue "email", which is not named <module>.<purpose>' }],
+    },
+  ],
+});
+
+/**
+ * With type information (as `npm run lint` runs), a queue name imported from another file
+ * is checked too: its literal type says which queue it is. A name typed plain `string`
+ * would escape the rule, so it is a finding of its own. The typed fixture tree mirrors the
+ * repository's layout (fixtures/typed/libs/<module>/...).
+ */
+const TYPED = path.join(__dirname, 'fixtures/typed');
+const typedTester = new RuleTester({
+  languageOptions: {
+    parser: tsParser,
+    ecmaVersion: 2022,
+    sourceType: 'module',
+    parserOptions: { project: './tsconfig.json', tsconfigRootDir: TYPED },
+  },
+});
+const usersFile = path.join(TYPED, 'libs/users/src/welcome-mail.ts');
+const imports = `import { NOTIFICATIONS_QUEUES, LOOSE_QUEUE_NAME, QueueFactory, type NotificationsQueue } from '../../notifications/src/notifications.queues';
+  declare function InjectQueue(name: string): ParameterDecorator;`;
+
+typedTester.run('queue-ownership (typed: imported names)', queueOwnership, {
+  valid: [
+    {
+      name: 'a Map named like a queue is not a queue factory once types are known',
+      filename: usersFile,
+      code: `${imports}
+        const byQueue = new Map<string, number>(); export const n = byQueue.get(LOOSE_QUEUE_NAME);`,
+    },
+  ],
+  invalid: [
+    {
+      name: 'a foreign queue injected through an imported const object',
+      filename: usersFile,
+      code: `${imports}
+        export class WelcomeMail { constructor(@InjectQueue(NOTIFICATIONS_QUEUES.email) readonly queue: unknown) {} }`,
+      errors: [{ message: message('injects', 'notifications.email', 'notifications', 'users') }],
+    },
+    {
+      name: 'a foreign queue opened through the queue factory with a union of imported names',
+      filename: usersFile,
+      code: `${imports}
+        export const open = (queues: QueueFactory, name: NotificationsQueue) => queues.get(name);`,
+      errors: [
+        { message: message('opens', 'notifications.email', 'notifications', 'users') },
+        { message: message('opens', 'notifications.webhook', 'notifications', 'users') },
+      ],
+    },
+    {
+      name: 'a queue name typed plain string cannot be checked, so it is refused',
+      filename: usersFile,
+      code: `${imports}
+        export class WelcomeMail { constructor(@InjectQueue(LOOSE_QUEUE_NAME) readonly queue: unknown) {} }`,
+      errors: [{ message: '[boundary/queue-ownership] libs/users injects a queue whose name is not a known string (type it as a literal, e.g. with `as const`)' }],
     },
   ],
 });

@@ -7,10 +7,12 @@ export const NOTIFICATIONS_QUEUES = {
   retention: 'notifications.retention',
 } as const;
 
-export const DELIVERY_QUEUE: Record<DeliveryChannel, string> = {
+// `as const`: the queue names stay literal types, so the queue-ownership lint rule can check them.
+export const DELIVERY_QUEUE = {
   email: NOTIFICATIONS_QUEUES.email,
   webhook: NOTIFICATIONS_QUEUES.webhook,
-};
+} as const satisfies Record<DeliveryChannel, string>;
+export type DeliveryQueue = (typeof DELIVERY_QUEUE)[DeliveryChannel];
 
 /** Data of a delivery job; the job id is the delivery id too. */
 export interface DeliveryJob {

@@ -4,7 +4,7 @@ import { APP_CONFIG, DrainLoop, JITTERED_BACKOFF, QueueFactory, ROOT_LOGGER, wit
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { DeliveryChannel } from '../domain/notification';
-import { DELIVERY_QUEUE, type DeliveryJob } from '../notifications.queues';
+import { DELIVERY_QUEUE, type DeliveryJob, type DeliveryQueue } from '../notifications.queues';
 
 const BATCH_SIZE = 100;
 const PUBLISH_TIMEOUT_MS = 5_000;
@@ -79,7 +79,7 @@ export class DeliveryDispatcher {
         await runner.commitTransaction();
         return 0;
       }
-      const byQueue = new Map<string, { data: DeliveryJob; opts: object }[]>();
+      const byQueue = new Map<DeliveryQueue, { data: DeliveryJob; opts: object }[]>();
       for (const row of rows) {
         const queue = DELIVERY_QUEUE[row.channel];
         if (!byQueue.has(queue)) byQueue.set(queue, []);

@@ -3,7 +3,9 @@ import { ModulesContainer } from '@nestjs/core';
 import type { InboxConsumer } from './inbox.consumer';
 import { EventRouting } from './module-manifest';
 import type { OutboxRelay } from './outbox.relay';
-import { findProcessorClaims } from './processor-ownership';
+import { getDataSourceToken, getEntityManagerToken } from '@nestjs/typeorm';
+import { getQueueToken } from '@nestjs/bull';
+import { findInjectionClaims, findProcessorClaims } from './processor-ownership';
 
 /**
  * Every relay and inbox consumer running in this process, by module: what health,
@@ -31,6 +33,35 @@ export class MessagingRegistry implements OnModuleInit {
         );
       }
       this.claimQueue(claim.queue, claim.module);
+    }
+    this.checkInjections();
+  }
+
+  /**
+   * A domain module injects only its own connection (DataSource, EntityManager,
+   * repositories) and its own queues: the lint rules [boundary/foreign-resource] and
+   * [boundary/queue-ownership] say so at build time, this at boot.
+   */
+  private checkInjections(): void {
+    const modules = this.routing.manifests.map((m) => m.name);
+    const queueOwner = new Map(this.routing.allQueues().map((q) => [getQueueToken(q.queue) as string, q]));
+    for (const claim of findInjectionClaims(this.modules)) {
+      for (const other of modules.filter((m) => m !== claim.module)) {
+        const connection =
+          claim.token === getDataSourceToken(other) || claim.token === getEntityManagerToken(other) ||
+          (claim.token.startsWith(`${other}_`) && claim.token.endsWith('Repository'));
+        if (connection) {
+          throw new Error(
+            `Resource ownership violated: ${claim.consumer} in module "${claim.module}" injects "${claim.token}", the database connection of module "${other}" (a module uses only its own)`,
+          );
+        }
+      }
+      const queue = queueOwner.get(claim.token);
+      if (queue && queue.module !== claim.module) {
+        throw new Error(
+          `Queue ownership violated: ${claim.consumer} in module "${claim.module}" injects queue "${queue.queue}", which is owned by module "${queue.module}"`,
+        );
+      }
     }
   }
 

@@ -41,3 +41,41 @@ export function findProcessorClaims(modules: ModulesContainer): ProcessorClaim[]
   }
   return claims;
 }
+
+export interface InjectionClaim {
+  /** What is injected: a DataSource, EntityManager, repository or queue token. */
+  token: string;
+  /** The class (or factory provider) that injects it. */
+  consumer: string;
+  host: string;
+  module: string;
+}
+
+/**
+ * Every string injection token that classes and factories of domain modules ask for
+ * (constructor parameters, properties, factory `inject` lists), for the MessagingRegistry
+ * to hold against the module's own resources: every module's connection is registered
+ * globally, so nothing else stops `@InjectDataSource('users')` inside orders.
+ */
+export function findInjectionClaims(modules: ModulesContainer): InjectionClaim[] {
+  const claims: InjectionClaim[] = [];
+  for (const host of modules.values()) {
+    const owner = host.providers.get(OWNING_DOMAIN_MODULE)?.instance as string | undefined;
+    if (!owner) continue;
+    for (const wrapper of [...host.providers.values(), ...host.controllers.values()]) {
+      const tokens: unknown[] = [];
+      if (wrapper.inject) {
+        tokens.push(...wrapper.inject.map((entry) => (typeof entry === 'object' && entry && 'token' in entry ? entry.token : entry)));
+      } else if (wrapper.metatype) {
+        const params = (Reflect.getMetadata('self:paramtypes', wrapper.metatype) ?? []) as { param: unknown }[];
+        const properties = (Reflect.getMetadata('self:properties_metadata', wrapper.metatype) ?? []) as { type: unknown }[];
+        tokens.push(...params.map((p) => p.param), ...properties.map((p) => p.type));
+      }
+      const consumer = wrapper.metatype?.name || String(wrapper.token);
+      for (const token of tokens) {
+        if (typeof token === 'string') claims.push({ token, consumer, host: host.metatype.name, module: owner });
+      }
+    }
+  }
+  return claims;
+}
