@@ -29,6 +29,7 @@ export * from './logging/logger';
 export * from './logging/logging.module';
 export * from './logging/request-context';
 export * from './messaging/drain-loop';
+export * from './messaging/event-operations';
 export * from './messaging/inbox.consumer';
 export * from './metrics/metrics.service';
 export * from './messaging/integration-event';
