@@ -46,6 +46,8 @@ export const EnvSchema = Type.Object({
   INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
   INBOX_CONCURRENCY: Int(8, 1, 256),
   BODY_LIMIT_BYTES: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Bull Board at /admin/queues (admin access token required; keep it off the public proxy). */
+  BULL_BOARD_ENABLED: Type.Boolean({ default: true }),
   /** HS256 signing key for access tokens. Required in production; a dev default elsewhere. */
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'mm-api' }),

@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config';
+import { mountBullBoard } from './bull-board';
 import { RequestContextStore } from '../logging/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 
@@ -30,7 +31,7 @@ export function createHttpAdapter(config: AppConfig): FastifyAdapter {
   });
 }
 
-/** Hooks, docs and limits shared by every application that serves HTTP. */
+/** Hooks, docs, the queue board and limits shared by every application that serves HTTP. */
 export function configureHttpApp(app: NestFastifyApplication, config: AppConfig, logger: Logger, title: string): void {
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', (request, reply, done) => {
@@ -57,7 +58,7 @@ export function configureHttpApp(app: NestFastifyApplication, config: AppConfig,
     done();
   });
   setUpOpenApi(app, title);
-  void config;
+  if (config.env.BULL_BOARD_ENABLED) mountBullBoard(app, config, title);
 }
 
 function setUpOpenApi(app: INestApplication, title: string): void {
