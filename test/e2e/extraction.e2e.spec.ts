@@ -32,7 +32,9 @@ describe('notifications extracted into its own service (two real processes)', ()
       LOG_LEVEL: 'info',
       OUTBOX_POLL_INTERVAL_MS: '250',
     };
-    // The service first: its consumers register their subscriptions before events flow.
+    // The service first here; test/e2e/extraction-start-order.e2e.spec.ts starts the API
+    // first and stops the service in between: routing comes from the manifests, so the
+    // order does not matter.
     service = new AppProcess({ ...common, PORT: String(servicePort) }, 'notifications-service');
     service.start();
     await service.waitForLog(/"msg":"notifications-service listening"/);
