@@ -160,6 +160,17 @@ describe('Outbox → relay → inbox backbone', () => {
     expect(RecordingHandler.calls.get('doomed')).toBe(4);
   });
 
+  it('clears the dead letter when its failed job is retried by hand (as from Bull Board) and then succeeds', async () => {
+    const [id] = await publish(app, [{ key: 'retried-by-hand', failTimes: 4 }]);
+    await eventually(async () => (await query(db, 'SELECT 1 FROM orders.dead_letters WHERE event_id = $1', [id])).length === 1);
+    const job = (await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id))!;
+    await eventually(async () => (await job.getState()) === 'failed');
+    await job.retry();
+    await eventually(() => Promise.resolve(RecordingHandler.successes.get('retried-by-hand') === 1));
+    expect(await inboxRows(id)).toHaveLength(1);
+    expect(await query(db, 'SELECT 1 FROM orders.dead_letters WHERE event_id = $1', [id])).toHaveLength(0);
+  });
+
   it('never skips an event whose transaction commits after a later one', async () => {
     const dataSource = app.get<DataSource>(getDataSourceToken('users'));
     const publisher = app.select(ProducerModule).get(OutboxPublisher, { strict: true });

@@ -84,7 +84,7 @@ export class InboxConsumer {
         // Routed here by a manifest this code does not match yet (older code during a
         // rolling deploy): never acknowledge it. Retries, then a dead letter to replay.
         if (!handler) throw new NoInboxHandlerError(this.module, event.type);
-        const handled = await this.handleOnce(event, handler);
+        const handled = await this.handleOnce(event, handler, job.attemptsMade > 0);
         this.logger.info(
           { eventId: event.id, eventType: event.type, module: this.module, duplicate: !handled, attempt: job.attemptsMade + 1 },
           handled ? 'event handled' : 'duplicate event ignored',
@@ -104,13 +104,18 @@ export class InboxConsumer {
   }
 
   /** Returns false when the event was already handled (a redelivery). */
-  private async handleOnce(event: IntegrationEvent, handler: InboxEventHandler): Promise<boolean> {
+  /**
+   * `retried`: an earlier attempt failed, so a dead letter may exist (e.g. a failed job
+   * retried from Bull Board): once handled, it is no longer one. First attempts skip it.
+   */
+  private async handleOnce(event: IntegrationEvent, handler: InboxEventHandler, retried: boolean): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
       const inserted: unknown[] = await manager.query(
         `INSERT INTO "${this.schema}".inbox (event_id, event_type) VALUES ($1, $2)
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
         [event.id, event.type],
       );
+      if (retried) await manager.query(`DELETE FROM "${this.schema}".dead_letters WHERE event_id = $1`, [event.id]);
       if (inserted.length === 0) return false;
       await handler.handle(event, manager);
       return true;

@@ -1,4 +1,4 @@
-import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
@@ -6,9 +6,33 @@ import { createRedis, failFastRedisOptions } from './redis-connection';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
+/** How long the boot waits for the first Redis connection before serving without it. */
+const FIRST_CONNECTION_WAIT_MS = 2_000;
+
 @Injectable()
-class RedisCloser implements OnApplicationShutdown {
+class RedisLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+
+  /**
+   * The client has no offline queue: a request served before the first connection is up
+   * finds Redis "down", and the revocation check fails closed (a valid token gets 401).
+   * So the boot waits briefly for the connection; if Redis really is down, the instance
+   * still starts and serves what does not need it.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, FIRST_CONNECTION_WAIT_MS);
+      timer.unref();
+      this.redis.once('ready', done);
+      const redis = this.redis;
+      function done(): void {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      }
+    });
+  }
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
@@ -28,7 +52,7 @@ class RedisCloser implements OnApplicationShutdown {
         return redis;
       },
     },
-    RedisCloser,
+    RedisLifecycle,
   ],
   exports: [REDIS_CLIENT],
 })
