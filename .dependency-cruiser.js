@@ -41,6 +41,8 @@ module.exports = {
       { path: '^(apps|libs)/([^/]+)/' }, { path: '^libs/[^/]+/', pathNot: ['^$1/$2/', ENTRY, CONTRACTS, MANIFEST] }),
     forbid('boundary-no-relative-climb', 'a relative path must not leave its own app or lib; use the @app/<module> alias',
       { path: '^(apps|libs)/([^/]+)/' }, { path: '^(apps|libs)/', pathNot: '^$1/$2/', dependencyTypesNot: ['aliased'] }),
+    forbid('boundary-contracts-self-contained', "a module's contracts/ imports nothing else of its module",
+      { path: '^libs/([^/]+)/src/contracts/' }, { path: '^libs/$1/src/', pathNot: '^libs/$1/src/contracts/' }),
     forbid('boundary-lib-no-apps', 'libs never import from apps/', { path: '^libs/' }, { path: '^apps/' }),
     forbid('boundary-no-self-alias', 'a lib imports itself by relative path, not by its alias (cycle through the entry point)',
       { path: '^libs/([^/]+)/' },

@@ -67,6 +67,16 @@ module.exports = {
     // [boundary/foreign-resource]: a module injects only its own DataSource/EntityManager/repositories.
     'foreign-resource': ['error', { exempt: ['platform', 'manifests'] }],
     'no-restricted-imports': restrict(EVERYWHERE),
+    // [boundary/contracts-self-contained]: a module's contracts/ imports nothing else of its
+    // module, so the contracts can become a published package the day the module leaves.
+    'import/no-restricted-paths': ['error', {
+      zones: DOMAIN.map((lib) => ({
+        target: `./libs/${lib}/src/contracts`,
+        from: `./libs/${lib}/src`,
+        except: ['./contracts'],
+        message: `[boundary/contracts-self-contained] libs/${lib}/src/contracts imports only itself, @app/platform types and other modules' contracts`,
+      })),
+    }],
   },
   // A later override replaces the whole no-restricted-imports list, so each lib gets its full list.
   overrides: ['platform', ...DOMAIN].map((lib) => ({
