@@ -1,9 +1,11 @@
 /** @type {import('jest').Config} */
+// The domain modules come from their manifests (libs/<module>/src/module.manifest.ts).
+const modules = require('./scripts/module-manifests.cjs').boundaryDeclarations(__dirname).DOMAIN.join('|');
 const aliases = {
   '^@app/platform$': '<rootDir>/libs/platform/src/index.ts',
-  '^@app/(users|orders|notifications)$': '<rootDir>/libs/$1/src/index.ts',
-  '^@app/(users|orders|notifications)/contracts$': '<rootDir>/libs/$1/src/contracts/index.ts',
-  '^@app/(users|orders|notifications)/manifest$': '<rootDir>/libs/$1/src/module.manifest.ts',
+  [`^@app/(${modules})$`]: '<rootDir>/libs/$1/src/index.ts',
+  [`^@app/(${modules})/contracts$`]: '<rootDir>/libs/$1/src/contracts/index.ts',
+  [`^@app/(${modules})/manifest$`]: '<rootDir>/libs/$1/src/module.manifest.ts',
   '^@app/manifests$': '<rootDir>/libs/manifests/src/index.ts',
 };
 
