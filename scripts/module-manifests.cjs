@@ -3,8 +3,8 @@
 // (.dependency-cruiser.js). They get the module list and the allowed directions (`mayUse`)
 // from the manifests instead of keeping their own copies (docs/architecture.md, "Module
 // manifests"). A manifest imports only its own contracts and other modules' contracts
-// (constants) and types from @app/platform (erased), so transpiling that small graph with
-// TypeScript is enough: no build, no ts-node.
+// (constants), packages (TypeBox for its config schema) and types from @app/platform
+// (erased), so transpiling that small graph with TypeScript is enough: no build, no ts-node.
 const { existsSync, readdirSync, readFileSync } = require('node:fs');
 const path = require('node:path');
 const Module = require('node:module');
@@ -41,10 +41,12 @@ function loadTs(file, resolveAlias, cache) {
   mod.filename = file;
   cache.set(file, mod);
   const localRequire = (specifier) => {
+    // Packages (the config schema's TypeBox) load as usual.
+    if (!specifier.startsWith('.') && !specifier.startsWith('@app/')) return require(specifier);
     const aliased = specifier.startsWith('@app/') ? resolveAlias(specifier) : undefined;
     const relative = specifier.startsWith('.') ? path.resolve(path.dirname(file), specifier) : undefined;
     const target = aliased ?? relative;
-    if (!target) throw new Error(`${path.relative(process.cwd(), file)}: a manifest may import only contracts (relative or @app/<module>/contracts), not "${specifier}"`);
+    if (!target) throw new Error(`${path.relative(process.cwd(), file)}: a manifest may import only contracts (relative or @app/<module>/contracts) and packages, not "${specifier}"`);
     const resolved = resolveTs(target);
     if (!resolved) throw new Error(`${file}: cannot resolve "${specifier}"`);
     return loadTs(resolved, resolveAlias, cache);

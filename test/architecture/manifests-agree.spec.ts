@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MODULE_MANIFESTS } from '@app/manifests';
 import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
@@ -57,5 +57,20 @@ describe('the tools and the module manifests agree', () => {
   it("the API's module catalogue has every module with the database of the same name", () => {
     expect(Object.keys(DOMAIN_MODULE_CATALOGUE).sort()).toEqual(names);
     for (const [name, entry] of Object.entries(DOMAIN_MODULE_CATALOGUE)) expect(entry.database.module).toBe(name);
+  });
+
+  it('libs/platform names no domain module: no import, no string, no variable prefix of one', () => {
+    const files = (readdirSync(path.join(ROOT, 'libs/platform/src'), { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.spec.ts'));
+    expect(files.length).toBeGreaterThan(20);
+    const findings: string[] = [];
+    for (const file of files) {
+      const source = readFileSync(path.join(ROOT, 'libs/platform/src', file), 'utf8');
+      for (const name of names) {
+        const patterns = [new RegExp(`['"\`]${name}['"\`.:]`), new RegExp(`\\b${name.toUpperCase()}_`), new RegExp(`@app/${name}\\b`)];
+        for (const pattern of patterns) if (pattern.test(source)) findings.push(`${file}: ${pattern}`);
+      }
+    }
+    expect(findings).toEqual([]);
   });
 });

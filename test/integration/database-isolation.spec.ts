@@ -1,11 +1,14 @@
 import { Client } from 'pg';
-import { DOMAIN_MODULES, type DomainModuleName } from '@app/platform';
+import { MODULE_MANIFESTS } from '@app/manifests';
+import type { DomainModuleName } from '@app/platform';
 import { createTestDatabase, testConfig } from '../support/test-env';
 
 /**
  * Rule: each module owns a schema, and its own database role has privileges on that
  * schema only. A query from one module into another's tables fails in Postgres itself.
  */
+const DOMAIN_MODULES = MODULE_MANIFESTS.map((m) => m.name);
+
 describe('Module_Role_Is_Denied_On_Other_Module_Schemas', () => {
   let db: string;
   const clients = new Map<DomainModuleName, Client>();

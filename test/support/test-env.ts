@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import pino, { type Logger } from 'pino';
 import { loadConfig, type AppConfig } from '@app/platform';
 import { createApiApp } from '../../apps/api/src/api.app';
+import { MODULE_MANIFESTS } from '@app/manifests';
 
 const suffix = () => randomBytes(4).toString('hex');
 
@@ -52,19 +53,22 @@ export interface TestEnvOptions {
 
 /** Config for one test app: the file's database, a unique Redis prefix, fast timers. */
 export function testConfig(databaseUrl: string, options: TestEnvOptions = {}): AppConfig {
-  return loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: databaseUrl,
-    DB_ROLE_PREFIX: runId(),
-    DB_BOOTSTRAP_ON_START: 'false',
-    REDIS_URL: options.redisUrl ?? process.env.TEST_REDIS_URL,
-    REDIS_KEY_PREFIX: options.redisPrefix ?? `${runId()}:${suffix()}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    OUTBOX_POLL_INTERVAL_MS: '250',
-    INBOX_BACKOFF_BASE_MS: '50',
-    PORT: '0',
-    ...options.env,
-  });
+  return loadConfig(
+    {
+      NODE_ENV: 'test',
+      DATABASE_URL: databaseUrl,
+      DB_ROLE_PREFIX: runId(),
+      DB_BOOTSTRAP_ON_START: 'false',
+      REDIS_URL: options.redisUrl ?? process.env.TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: options.redisPrefix ?? `${runId()}:${suffix()}`,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      OUTBOX_POLL_INTERVAL_MS: '250',
+      INBOX_BACKOFF_BASE_MS: '50',
+      PORT: '0',
+      ...options.env,
+    },
+    MODULE_MANIFESTS,
+  );
 }
 
 export interface RunningApi {

@@ -6,7 +6,6 @@ import {
   ConfigError,
   createRootLogger,
   DeadLetterNotFoundError,
-  DOMAIN_MODULES,
   EventOperations,
   loadConfig,
   parseIsoTime,
@@ -225,7 +224,7 @@ async function run(argv: string[]): Promise<void> {
   const out: Out = (line) => process.stdout.write(`${line}\n`);
   if (command.kind === 'events') {
     // Every module's database, whatever this host runs: dead letters live in consumer modules.
-    const ops = new EventOperations(loadConfig({ ...process.env, MODULES_ENABLED: DOMAIN_MODULES.join(',') }), MODULE_MANIFESTS);
+    const ops = new EventOperations(loadConfig({ ...process.env, MODULES_ENABLED: undefined }, MODULE_MANIFESTS), MODULE_MANIFESTS);
     try {
       await command.run(ops, args, out);
     } finally {
@@ -233,7 +232,7 @@ async function run(argv: string[]): Promise<void> {
     }
     return;
   }
-  const config = loadConfig({ ...process.env, MODULES_ENABLED: command.module });
+  const config = loadConfig({ ...process.env, MODULES_ENABLED: command.module }, MODULE_MANIFESTS);
   const logger = createRootLogger(config.env.LOG_LEVEL === 'info' ? 'warn' : config.env.LOG_LEVEL);
   @Module({ imports: [PlatformModule.forRoot(config, logger, MODULE_MANIFESTS), command.nest] })
   class CliModule {}

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { bootstrapDatabases, ConfigError, createRootLogger, loadConfig } from '@app/platform';
+import { MODULE_MANIFESTS } from '@app/manifests';
 import { enabledDatabases } from './api.app';
 
 /** `npm run db:bootstrap`: roles, schemas and migrations for every enabled module. */
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(process.env, MODULE_MANIFESTS);
   const logger = createRootLogger(config.env.LOG_LEVEL);
   await bootstrapDatabases(config, enabledDatabases(config), logger);
 }

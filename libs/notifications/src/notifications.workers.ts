@@ -6,6 +6,7 @@ import { DeliveryDispatcher } from './application/delivery-dispatcher';
 import { DeliveryProcessor } from './consumers/delivery.processor';
 import { RetentionJob } from './consumers/retention.job';
 import { NOTIFICATIONS_QUEUES, type DeliveryJob } from './notifications.queues';
+import { notificationsSettings } from './notifications.settings';
 
 const RETENTION_JOB = 'purge-read-notifications';
 
@@ -35,7 +36,7 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
   }
 
   onApplicationBootstrap(): void {
-    const concurrency = this.config.env.NOTIFICATIONS_DELIVERY_CONCURRENCY;
+    const concurrency = notificationsSettings(this.config).NOTIFICATIONS_DELIVERY_CONCURRENCY;
     for (const name of [NOTIFICATIONS_QUEUES.email, NOTIFICATIONS_QUEUES.webhook]) {
       this.consume(this.queues.get(name), concurrency, (job: Job<DeliveryJob>) => this.deliveries.process(job));
     }
@@ -61,7 +62,7 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
 
   /** Every instance asks for the same repeatable job (idempotent); stale intervals are removed. */
   private async scheduleRetention(queue: Queue): Promise<void> {
-    const every = this.config.env.NOTIFICATIONS_RETENTION_INTERVAL_MS;
+    const every = notificationsSettings(this.config).NOTIFICATIONS_RETENTION_INTERVAL_MS;
     try {
       for (const job of await queue.getRepeatableJobs()) {
         if (job.name === RETENTION_JOB && Number(job.every) !== every) await queue.removeRepeatableByKey(job.key);

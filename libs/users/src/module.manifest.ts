@@ -1,5 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { UserEvents } from './contracts';
+
+/** An integer variable with its default and bounds. */
+const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
 
 /**
  * The users module's declarations: read by the event routing of every deployable and by
@@ -15,4 +19,13 @@ export const usersManifest = {
     // Its own: every instance pushes a revocation to Redis for the auth guard.
     consumes: [UserEvents.sessionRevoked],
   },
+  config: Type.Object({
+    /** Lifetime of a refresh token (rotated on each use). */
+    REFRESH_TOKEN_TTL_S: Int(30 * 86400, 60, 365 * 86400),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: Int(5, 1, 1000),
+    LOGIN_MAX_FAILURES_PER_IP: Int(20, 1, 100000),
+    LOGIN_FAILURE_WINDOW_S: Int(900, 1, 86400),
+    USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
+    USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
+  }),
 } as const satisfies ModuleManifest;

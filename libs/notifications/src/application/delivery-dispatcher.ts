@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { DeliveryChannel } from '../domain/notification';
 import { DELIVERY_QUEUE, type DeliveryJob, type DeliveryQueue } from '../notifications.queues';
+import { notificationsSettings } from '../notifications.settings';
 
 const BATCH_SIZE = 100;
 const PUBLISH_TIMEOUT_MS = 5_000;
@@ -35,7 +36,7 @@ export class DeliveryDispatcher {
     this.loop = new DrainLoop({
       batch: () => this.dispatchBatch(),
       batchSize: BATCH_SIZE,
-      pollIntervalMs: config.env.NOTIFICATIONS_DISPATCH_INTERVAL_MS,
+      pollIntervalMs: notificationsSettings(config).NOTIFICATIONS_DISPATCH_INTERVAL_MS,
       onFailure: (error, retryInMs, failures) =>
         logger.warn({ err: error, retryInMs, failures }, 'delivery dispatcher could not enqueue; deliveries stay pending'),
     });
@@ -58,8 +59,8 @@ export class DeliveryDispatcher {
   jobOptions(deliveryId: string): object {
     return {
       jobId: deliveryId,
-      attempts: this.config.env.NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS,
-      backoff: { type: JITTERED_BACKOFF, options: { baseMs: this.config.env.NOTIFICATIONS_DELIVERY_BACKOFF_BASE_MS } },
+      attempts: notificationsSettings(this.config).NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS,
+      backoff: { type: JITTERED_BACKOFF, options: { baseMs: notificationsSettings(this.config).NOTIFICATIONS_DELIVERY_BACKOFF_BASE_MS } },
     };
   }
 

@@ -13,6 +13,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { NotificationView } from '../domain/notification';
 import { NotificationsService } from './notifications.service';
+import { notificationsSettings } from '../notifications.settings';
 
 /** What travels on a user's live channel. */
 type LiveMessage = { type: 'notification'; notification: NotificationView } | { type: 'erased' };
@@ -93,7 +94,7 @@ export class LiveNotifications {
     }
 
     const stream = this.streams.open(request, reply, {
-      heartbeatMs: this.config.env.NOTIFICATIONS_SSE_HEARTBEAT_MS,
+      heartbeatMs: notificationsSettings(this.config).NOTIFICATIONS_SSE_HEARTBEAT_MS,
       // A signed-out (or erased) session loses its stream at the next heartbeat.
       stillAllowed: async () => !(await this.revocations.isRevoked(caller.sessionId)),
     });

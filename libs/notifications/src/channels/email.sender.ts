@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { createTransport } from 'nodemailer';
 import { APP_CONFIG, CircuitBreakers, type AppConfig, type CallOutcome, type RedisCircuitBreaker } from '@app/platform';
 import { PermanentDeliveryError } from '../domain/notification.errors';
+import { notificationsSettings } from '../notifications.settings';
 
 export interface EmailMessage {
   to: string;
@@ -40,15 +41,16 @@ export class EmailSender implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, breakers: CircuitBreakers) {
     this.breaker = breakers.create('notifications:smtp', {
-      failureThreshold: config.env.NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD,
-      cooldownMs: config.env.NOTIFICATIONS_BREAKER_COOLDOWN_MS,
+      failureThreshold: notificationsSettings(config).NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD,
+      cooldownMs: notificationsSettings(config).NOTIFICATIONS_BREAKER_COOLDOWN_MS,
       probeTimeoutMs: 60_000,
     });
-    this.circuit = config.env.SMTP_URL ? new URL(config.env.SMTP_URL).host : 'none';
+    const smtpUrl = notificationsSettings(config).SMTP_URL;
+    this.circuit = smtpUrl ? new URL(smtpUrl).host : 'none';
   }
 
   get enabled(): boolean {
-    return Boolean(this.config.env.SMTP_URL);
+    return Boolean(notificationsSettings(this.config).SMTP_URL);
   }
 
   async send(message: EmailMessage): Promise<void> {
@@ -58,7 +60,7 @@ export class EmailSender implements OnApplicationShutdown {
         this.circuit,
         () =>
           this.connection().sendMail({
-            from: this.config.env.NOTIFICATIONS_EMAIL_FROM,
+            from: notificationsSettings(this.config).NOTIFICATIONS_EMAIL_FROM,
             to: { name: message.toName, address: message.to },
             subject: message.subject,
             text: message.text,
@@ -81,9 +83,9 @@ export class EmailSender implements OnApplicationShutdown {
 
   private connection(): Transport {
     this.transport ??= createTransport({
-      url: this.config.env.SMTP_URL,
+      url: notificationsSettings(this.config).SMTP_URL,
       pool: true,
-      maxConnections: Math.min(this.config.env.NOTIFICATIONS_DELIVERY_CONCURRENCY, 5),
+      maxConnections: Math.min(notificationsSettings(this.config).NOTIFICATIONS_DELIVERY_CONCURRENCY, 5),
       connectionTimeout: 5_000,
       greetingTimeout: 5_000,
       socketTimeout: 15_000,

@@ -6,6 +6,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, CircuitBreakers, type AppConfig, type RedisCircuitBreaker } from '@app/platform';
 import { DestinationNotAllowedError } from '../domain/notification.errors';
 import { WebhookAddressPolicy, type ResolvedDestination } from './webhook-address.policy';
+import { notificationsSettings } from '../notifications.settings';
 
 export interface WebhookRequest {
   url: string;
@@ -44,11 +45,11 @@ export class WebhookSender {
   private readonly breaker: RedisCircuitBreaker;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, breakers: CircuitBreakers) {
-    this.policy = new WebhookAddressPolicy(config.env.NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS);
+    this.policy = new WebhookAddressPolicy(notificationsSettings(config).NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS);
     this.breaker = breakers.create('notifications:webhook', {
-      failureThreshold: config.env.NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD,
-      cooldownMs: config.env.NOTIFICATIONS_BREAKER_COOLDOWN_MS,
-      probeTimeoutMs: config.env.NOTIFICATIONS_WEBHOOK_TIMEOUT_MS * 2,
+      failureThreshold: notificationsSettings(config).NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD,
+      cooldownMs: notificationsSettings(config).NOTIFICATIONS_BREAKER_COOLDOWN_MS,
+      probeTimeoutMs: notificationsSettings(config).NOTIFICATIONS_WEBHOOK_TIMEOUT_MS * 2,
     });
   }
 
@@ -59,7 +60,7 @@ export class WebhookSender {
   }
 
   private async post(url: URL, request: WebhookRequest): Promise<void> {
-    const timeoutMs = this.config.env.NOTIFICATIONS_WEBHOOK_TIMEOUT_MS;
+    const timeoutMs = notificationsSettings(this.config).NOTIFICATIONS_WEBHOOK_TIMEOUT_MS;
     const signal = AbortSignal.timeout(timeoutMs);
     const destination = await Promise.race([
       this.policy.destination(url.hostname),

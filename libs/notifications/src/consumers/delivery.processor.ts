@@ -11,6 +11,7 @@ import type { DeliveryChannel, DeliveryStatus, NotificationView } from '../domai
 import { PermanentDeliveryError } from '../domain/notification.errors';
 import type { DeliveryJob } from '../notifications.queues';
 import { execute } from '../persistence/sql';
+import { notificationsSettings } from '../notifications.settings';
 
 interface DeliveryRow {
   id: string;
@@ -64,7 +65,7 @@ export class DeliveryProcessor {
       if (delivery.channel === 'email') await this.sendEmail(delivery);
       else await this.sendWebhook(delivery, attempt);
     } catch (error) {
-      const maxAttempts = this.config.env.NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS;
+      const maxAttempts = notificationsSettings(this.config).NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS;
       const final =
         error instanceof PermanentDeliveryError || attempt >= maxAttempts || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await this.record(delivery.id, final ? 'dead' : 'failed', describe(error));

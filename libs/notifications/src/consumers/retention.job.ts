@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { APP_CONFIG, ROOT_LOGGER, type AppConfig } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
+import { notificationsSettings } from '../notifications.settings';
 
 /** A run stops after this long; the next repeat continues where it left off. */
 const MAX_RUN_MS = 60_000;
@@ -31,8 +32,8 @@ export class RetentionJob {
   ) {}
 
   async run(): Promise<RetentionResult> {
-    const days = this.config.env.NOTIFICATIONS_RETENTION_DAYS;
-    const batchSize = this.config.env.NOTIFICATIONS_RETENTION_BATCH_SIZE;
+    const days = notificationsSettings(this.config).NOTIFICATIONS_RETENTION_DAYS;
+    const batchSize = notificationsSettings(this.config).NOTIFICATIONS_RETENTION_BATCH_SIZE;
     const started = Date.now();
     let deleted = 0;
     let batches = 0;

@@ -6,6 +6,7 @@ import type { Job, Queue } from 'bull';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { OrderLifecycleService } from './order-lifecycle.service';
+import { ordersSettings } from '../orders.settings';
 
 export const ORDER_EXPIRY_QUEUE = 'orders.expiry';
 
@@ -61,7 +62,7 @@ export class OrderExpirySweeper implements OnApplicationBootstrap, OnApplication
 
   onApplicationBootstrap(): void {
     void this.sweep();
-    this.timer = setInterval(() => void this.sweep(), this.config.env.ORDER_EXPIRY_SWEEP_INTERVAL_MS);
+    this.timer = setInterval(() => void this.sweep(), ordersSettings(this.config).ORDER_EXPIRY_SWEEP_INTERVAL_MS);
     this.timer.unref();
   }
 

@@ -7,6 +7,7 @@ import { OrderEvents } from '../contracts';
 import { InsufficientStockError, MixedCurrencyError, ProductNotFoundError } from '../domain/order.errors';
 import { findOrder, toEvent, type OrderView } from '../persistence/order.queries';
 import { OrderExpiryScheduler } from './order-expiry.scheduler';
+import { ordersSettings } from '../orders.settings';
 
 export interface OrderLineRequest {
   productId: string;
@@ -37,7 +38,7 @@ export class PlaceOrderService {
     private readonly outbox: OutboxPublisher,
     private readonly expiry: OrderExpiryScheduler,
   ) {
-    this.pendingTtlMs = durationMs(config.env.ORDER_PENDING_TTL);
+    this.pendingTtlMs = durationMs(ordersSettings(config).ORDER_PENDING_TTL);
   }
 
   async place(userId: string, lines: OrderLineRequest[]): Promise<OrderView> {

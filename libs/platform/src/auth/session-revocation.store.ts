@@ -7,7 +7,7 @@ import { REDIS_CLIENT } from '../redis/redis.module';
 import { withTimeout } from '../redis/redis-connection';
 
 /**
- * Where a module that owns sessions (users) answers "is this session still active?"
+ * Where the module that owns sessions answers "is this session still active?"
  * from its own tables. Used only when Redis cannot answer.
  */
 export interface SessionStatusSource {

@@ -61,7 +61,7 @@ function describeUrl(url: string): string {
 export async function runHttpService(definition: HttpServiceDefinition): Promise<void> {
   let config: AppConfig;
   try {
-    config = loadConfig({ ...process.env, ...definition.envOverrides });
+    config = loadConfig({ ...process.env, ...definition.envOverrides }, definition.manifests);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

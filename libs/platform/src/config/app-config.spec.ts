@@ -1,32 +1,43 @@
-import { ConfigError, loadConfig } from './app-config';
+import { Type } from '@sinclair/typebox';
+import type { ModuleManifest } from '../messaging/module-manifest';
+import { ConfigError, loadConfig as load, moduleConfig } from './app-config';
+
+// The platform knows no domain module: these stand in for the manifests an app passes.
+const manifest = (name: string, config?: ModuleManifest['config']): ModuleManifest =>
+  ({ name, schema: name, mayUse: [], queues: [], events: { publishes: [], consumes: [] }, config });
+const billing = { ...manifest('billing'), config: Type.Object({ BILLING_RETRY_LIMIT: Type.Integer({ default: 3, minimum: 1 }) }) };
+const MANIFESTS = [manifest('catalog'), manifest('shipping'), billing];
+const loadConfig = (env: NodeJS.ProcessEnv) => load(env, MANIFESTS);
 
 describe('loadConfig', () => {
   it('applies documented defaults', () => {
     const config = loadConfig({});
     expect(config.env.PORT).toBe(3000);
     expect(config.env.DB_STATEMENT_TIMEOUT_MS).toBe(2000);
-    expect([...config.enabledModules]).toEqual(['users', 'orders', 'notifications']);
+    expect([...config.enabledModules]).toEqual(['catalog', 'shipping', 'billing']);
   });
 
   it('derives one role, schema and URL per module from the admin URL', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://admin:secret@db:5432/shop', DB_ROLE_PREFIX: 'shop', DB_ROLE_PASSWORD: 'p@ss word!' });
-    expect(config.databases.orders).toMatchObject({ role: 'shop_orders', schema: 'orders', poolMax: 10, statementTimeoutMs: 2000 });
-    const url = new URL(config.databases.orders.url);
-    expect([url.username, decodeURIComponent(url.password), url.host, url.pathname]).toEqual(['shop_orders', 'p@ss word!', 'db:5432', '/shop']);
+    expect(config.databases.shipping).toMatchObject({ role: 'shop_shipping', schema: 'shipping', poolMax: 10, statementTimeoutMs: 2000 });
+    const url = new URL(config.databases.shipping.url);
+    expect([url.username, decodeURIComponent(url.password), url.host, url.pathname]).toEqual(['shop_shipping', 'p@ss word!', 'db:5432', '/shop']);
   });
 
   it('takes per-module overrides', () => {
-    const config = loadConfig({ NOTIFICATIONS_DATABASE_URL: 'postgres://n:pw@other/notif', USERS_DB_POOL_MAX: '3', USERS_DB_STATEMENT_TIMEOUT_MS: '500' });
-    expect(config.databases.notifications.url).toBe('postgres://n:pw@other/notif');
-    expect(config.databases.users).toMatchObject({ poolMax: 3, statementTimeoutMs: 500 });
-    expect(config.databases.orders.poolMax).toBe(10);
+    const config = loadConfig({ BILLING_DATABASE_URL: 'postgres://b:pw@other/billing', CATALOG_DB_POOL_MAX: '3', CATALOG_DB_STATEMENT_TIMEOUT_MS: '500' });
+    expect(config.databases.billing.url).toBe('postgres://b:pw@other/billing');
+    expect(config.databases.catalog).toMatchObject({ poolMax: 3, statementTimeoutMs: 500 });
+    expect(config.databases.shipping.poolMax).toBe(10);
   });
 
   it.each([
     [{ PORT: '70000' }, 'PORT must be <= 65535 (got "70000")'],
     [{ DB_POOL_MAX: 'many' }, 'DB_POOL_MAX must be integer (got "many")'],
     [{ REDIS_URL: 'http://x' }, 'REDIS_URL must match pattern'],
-    [{ ORDERS_DB_CONNECT_TIMEOUT_MS: '5' }, 'ORDERS_DB_CONNECT_TIMEOUT_MS must be >= 100'],
+    [{ SHIPPING_DB_CONNECT_TIMEOUT_MS: '5' }, 'SHIPPING_DB_CONNECT_TIMEOUT_MS must be >= 100'],
+    [{ BILLING_RETRY_LIMIT: '0' }, 'BILLING_RETRY_LIMIT must be >= 1 (got "0")'],
+    [{ MODULES_ENABLED: 'catalog,payments' }, 'MODULES_ENABLED names unknown module "payments" (known: catalog, shipping, billing)'],
     [{ DB_BOOTSTRAP_ON_START: 'perhaps' }, 'DB_BOOTSTRAP_ON_START must be boolean'],
   ])('rejects %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
@@ -35,5 +46,17 @@ describe('loadConfig', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '' }).env.PORT).toBe(3000);
+  });
+
+  it("validates each module's own variables from its manifest and hands them back typed", () => {
+    expect(moduleConfig(loadConfig({}), billing).BILLING_RETRY_LIMIT).toBe(3);
+    expect(moduleConfig(loadConfig({ BILLING_RETRY_LIMIT: '7' }), billing).BILLING_RETRY_LIMIT).toBe(7);
+  });
+
+  it('refuses a variable declared by two modules, or by a module and the platform', () => {
+    const twice = { ...manifest('refunds'), config: Type.Object({ BILLING_RETRY_LIMIT: Type.Integer({ default: 1 }) }) };
+    expect(() => load({}, [billing, twice])).toThrow('BILLING_RETRY_LIMIT is declared by both module "billing" and module "refunds"');
+    const clash = { ...manifest('web'), config: Type.Object({ PORT: Type.Integer({ default: 1 }) }) };
+    expect(() => load({}, [clash])).toThrow('PORT is declared by both the platform and module "web"');
   });
 });

@@ -1,15 +1,21 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import Ajv from 'ajv';
-
-/** The domain modules this deployable knows about; the order is the boot order. */
-export const DOMAIN_MODULES = ['users', 'orders', 'notifications'] as const;
-export type DomainModuleName = (typeof DOMAIN_MODULES)[number];
-
-const Int = (def: number, min = 0, max = 2 ** 31 - 1) => Type.Integer({ default: def, minimum: min, maximum: max });
+import type { ModuleManifest } from '../messaging/module-manifest';
 
 /**
- * Every environment variable the service reads, with its default. This is the only
- * place `process.env` is interpreted; everything else receives a typed AppConfig.
+ * A domain module's name, as its manifest declares it. The platform knows no module by
+ * name: the list comes from the manifests each application passes in.
+ */
+export type DomainModuleName = string;
+
+/** `Int(default, min, max)`: an integer variable with its default; also for module schemas. */
+export const Int = (def: number, min = 0, max = 2 ** 31 - 1) => Type.Integer({ default: def, minimum: min, maximum: max });
+
+/**
+ * Every platform environment variable, with its default. Each module declares its own
+ * variables in its manifest (`config`), validated by loadConfig too. This file and the
+ * manifests are the only places `process.env` is interpreted; everything else receives a
+ * typed AppConfig.
  */
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
@@ -22,7 +28,7 @@ export const EnvSchema = Type.Object({
   }),
   /** Admin connection: used only by the bootstrap step (roles, schemas, migrations). */
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres' }),
-  /** Module roles are named `<prefix>_<module>`, e.g. `app_users`. */
+  /** Module roles are named `<prefix>_<module>`, e.g. `app_<module>`. */
   DB_ROLE_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$', default: 'app' }),
   DB_ROLE_PASSWORD: Type.String({ minLength: 8, default: 'module-role-password' }),
   DB_POOL_MAX: Int(10, 1, 500),
@@ -32,7 +38,8 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   /** Every Redis key (queues, caches) starts with this, so runs and tenants never collide. */
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_:.-]{1,64}$', default: 'mm' }),
-  MODULES_ENABLED: Type.String({ default: DOMAIN_MODULES.join(',') }),
+  /** Comma-separated module names; unset: every module whose manifest the app passes. */
+  MODULES_ENABLED: Type.Optional(Type.String()),
   OUTBOX_POLL_INTERVAL_MS: Int(1000, 10, 600000),
   OUTBOX_BATCH_SIZE: Int(100, 1, 5000),
   /**
@@ -53,52 +60,16 @@ export const EnvSchema = Type.Object({
   JWT_ISSUER: Type.String({ minLength: 1, default: 'mm-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'mm-clients' }),
   ACCESS_TOKEN_TTL_S: Int(900, 30, 86400),
-  REFRESH_TOKEN_TTL_S: Int(30 * 86400, 60, 365 * 86400),
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: Int(5, 1, 1000),
-  LOGIN_MAX_FAILURES_PER_IP: Int(20, 1, 100000),
-  LOGIN_FAILURE_WINDOW_S: Int(900, 1, 86400),
   /** Global limit per client address (or per user when signed in), shared by all instances. */
   RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
   /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
   REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
-  USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
-  USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
-  /** How long an order may stay pending before the expiry saga cancels it: 1500ms, 45s, 30m, 2h. */
-  ORDER_PENDING_TTL: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h)$', default: '30m' }),
-  /** Safety net for expiries whose delayed job was lost (e.g. Redis was down). */
-  ORDER_EXPIRY_SWEEP_INTERVAL_MS: Int(60_000, 100, 86_400_000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
-  /** Outgoing mail server (`smtp://user:pass@host:587`, `smtps://...`). Unset: no email channel. */
-  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
-  NOTIFICATIONS_EMAIL_FROM: Type.String({ minLength: 3, default: 'Notifications <no-reply@localhost>' }),
-  /** Attempts per email/webhook delivery before it is marked `dead`. */
-  NOTIFICATIONS_DELIVERY_MAX_ATTEMPTS: Int(8, 1, 50),
-  /** Base of the jittered exponential delay between delivery attempts (capped at 5 min). */
-  NOTIFICATIONS_DELIVERY_BACKOFF_BASE_MS: Int(5000, 1, 600000),
-  /** Delivery jobs per channel queue handled at once per instance. */
-  NOTIFICATIONS_DELIVERY_CONCURRENCY: Int(8, 1, 256),
-  /** How often pending deliveries without a job are looked for (a commit also wakes the dispatcher). */
-  NOTIFICATIONS_DISPATCH_INTERVAL_MS: Int(1000, 10, 600000),
-  /** Upper bound on one webhook call: DNS, connect, request and response (below Bull's 30 s job lock). */
-  NOTIFICATIONS_WEBHOOK_TIMEOUT_MS: Int(5000, 100, 25000),
-  /** Lets webhooks reach loopback, private, link-local and metadata addresses (tests, local dev). */
-  NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
-  /** Consecutive failures to one destination (host:port) that open its circuit breaker. */
-  NOTIFICATIONS_BREAKER_FAILURE_THRESHOLD: Int(5, 1, 1000),
-  /** How long an open breaker rejects calls before one half-open probe is let through. */
-  NOTIFICATIONS_BREAKER_COOLDOWN_MS: Int(30000, 10, 3_600_000),
-  /** Interval of the comment lines that keep idle event streams (SSE) open through proxies. */
-  NOTIFICATIONS_SSE_HEARTBEAT_MS: Int(15000, 10, 300000),
-  /** Read notifications older than this are deleted by the retention job. */
-  NOTIFICATIONS_RETENTION_DAYS: Int(90, 1, 36500),
-  NOTIFICATIONS_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
-  /** Rows per DELETE statement of the retention job (short transactions, short locks). */
-  NOTIFICATIONS_RETENTION_BATCH_SIZE: Int(1000, 1, 100000),
 });
 export type Env = Static<typeof EnvSchema>;
 
-/** Per-module overrides (`USERS_DB_POOL_MAX`, `NOTIFICATIONS_DATABASE_URL`, ...). */
+/** Per-module overrides (`<MODULE>_DB_POOL_MAX`, `<MODULE>_DATABASE_URL`, ...). */
 const ModuleOverrideSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DB_POOL_MAX: Type.Optional(Int(10, 1, 500)),
@@ -120,7 +91,17 @@ export interface ModuleDatabaseConfig {
 export interface AppConfig {
   env: Env & { JWT_SECRET: string };
   enabledModules: ReadonlySet<DomainModuleName>;
-  databases: Record<DomainModuleName, ModuleDatabaseConfig>;
+  /** Every module of the manifests (enabled or not): relays and the CLI reach them all. */
+  databases: Readonly<Record<DomainModuleName, ModuleDatabaseConfig>>;
+  /** Each module's own variables, validated by the `config` schema of its manifest. */
+  modules: Readonly<Record<DomainModuleName, Readonly<Record<string, unknown>>>>;
+}
+
+/** A module's own configuration, typed by the schema in its manifest. */
+export function moduleConfig<M extends ModuleManifest & { config: TObject }>(config: AppConfig, manifest: M): Static<M['config']> {
+  const values = config.modules[manifest.name];
+  if (!values) throw new Error(`No configuration for module "${manifest.name}": was its manifest passed to loadConfig?`);
+  return values as Static<M['config']>;
 }
 
 /** `1500ms`, `45s`, `30m`, `2h`, `7d` → milliseconds. */
@@ -173,29 +154,43 @@ function urlForRole(adminUrl: string, role: string, password: string): string {
   return url.toString();
 }
 
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+/**
+ * Validates the platform's variables and every module's own (from the `config` schema of
+ * its manifest; a variable declared twice is an error), then derives one database role,
+ * schema and URL per module. `manifests`: every module the application knows about.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[]): AppConfig {
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
   if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
   }
   // Outside production a fixed development key keeps `npm start` zero-configuration.
   const env = { ...parsed, JWT_SECRET: parsed.JWT_SECRET ?? 'development-only-secret-change-me-0123456789' };
-  const requested = env.MODULES_ENABLED.split(',').map((m) => m.trim()).filter(Boolean);
+  const known = manifests.map((m) => m.name);
+  const requested = (env.MODULES_ENABLED ?? known.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
   for (const name of requested) {
-    if (!(DOMAIN_MODULES as readonly string[]).includes(name)) {
-      throw new ConfigError(
-        `Invalid configuration: MODULES_ENABLED names unknown module "${name}" (known: ${DOMAIN_MODULES.join(', ')})`,
-      );
+    if (!known.includes(name)) {
+      throw new ConfigError(`Invalid configuration: MODULES_ENABLED names unknown module "${name}" (known: ${known.join(', ')})`);
     }
   }
-  const databases = {} as Record<DomainModuleName, ModuleDatabaseConfig>;
-  for (const module of DOMAIN_MODULES) {
+  const declaredBy = new Map(Object.keys(EnvSchema.properties).map((key) => [key, 'the platform']));
+  const modules: Record<string, Record<string, unknown>> = {};
+  const databases: Record<string, ModuleDatabaseConfig> = {};
+  for (const manifest of manifests) {
+    const module = manifest.name;
+    const schema = manifest.config ?? Type.Object({});
+    for (const key of Object.keys(schema.properties)) {
+      const other = declaredBy.get(key);
+      if (other) throw new ConfigError(`Invalid configuration schema: ${key} is declared by both ${other} and module "${module}"`);
+      declaredBy.set(key, `module "${module}"`);
+    }
+    modules[module] = validate(schema, pick(source, Object.keys(schema.properties)));
     const prefix = `${module.toUpperCase()}_`;
     const o = validate(ModuleOverrideSchema, pick(source, Object.keys(ModuleOverrideSchema.properties), prefix), prefix);
     const role = `${env.DB_ROLE_PREFIX}_${module}`;
     databases[module] = {
       module,
-      schema: module,
+      schema: manifest.schema,
       role,
       url: o.DATABASE_URL ?? urlForRole(env.DATABASE_URL, role, env.DB_ROLE_PASSWORD),
       poolMax: o.DB_POOL_MAX ?? env.DB_POOL_MAX,
@@ -203,5 +198,5 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       statementTimeoutMs: o.DB_STATEMENT_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
     };
   }
-  return { env, enabledModules: new Set(requested as DomainModuleName[]), databases };
+  return { env, enabledModules: new Set(requested), databases, modules };
 }

@@ -1,6 +1,6 @@
 import { Pool, type PoolClient } from 'pg';
 import type Bull from 'bull';
-import { ConfigError, DOMAIN_MODULES, type AppConfig, type DomainModuleName } from '../config/app-config';
+import { ConfigError, type AppConfig, type DomainModuleName } from '../config/app-config';
 import { withTimeout } from '../redis/redis-connection';
 import { inboxQueueName, type IntegrationEvent } from './integration-event';
 import { EventRouting, type ModuleManifest } from './module-manifest';
@@ -130,7 +130,7 @@ export class EventOperations {
   /** Throws a UsageError unless the manifests declare `module` and the config can reach its database. */
   assertModule(module: string | undefined, flag = '--module'): string {
     if (!module) throw new UsageError(`${flag} needs a module name (one of: ${this.modules.join(', ')})`);
-    if (!this.modules.includes(module) || !(DOMAIN_MODULES as readonly string[]).includes(module)) {
+    if (!this.modules.includes(module)) {
       throw new UsageError(`unknown module "${module}" (known: ${this.modules.join(', ')})`);
     }
     return module;
@@ -374,7 +374,7 @@ export class EventOperations {
 
   private modulesFor(filter: DeadLetterFilter): string[] {
     if (filter.type !== undefined) this.assertEventTypeShape(filter.type);
-    return filter.module !== undefined ? [this.assertModule(filter.module)] : this.modules.filter((m) => (DOMAIN_MODULES as readonly string[]).includes(m));
+    return filter.module !== undefined ? [this.assertModule(filter.module)] : [...this.modules];
   }
 
   private typeOf(filter: DeadLetterFilter): string | null {

@@ -1,3 +1,4 @@
+import type { TObject } from '@sinclair/typebox';
 import { inboxQueueName } from './integration-event';
 
 /** An event type a module writes to its outbox. */
@@ -31,6 +32,12 @@ export interface ModuleManifest {
     /** Every event type (with its version) this module's inbox consumer handles. */
     consumes: readonly string[];
   };
+  /**
+   * The module's own environment variables (TypeBox, with defaults), validated at boot by
+   * loadConfig and read with `moduleConfig(config, manifest)`. Names must not clash with
+   * the platform's or another module's.
+   */
+  config?: TObject;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { ModulesContainer } from '@nestjs/core';
 
 /**
- * Injection token whose value is the domain module (`users`, `orders`, ...) a Nest module
+ * Injection token whose value is the domain module (its manifest's name) a Nest module
  * belongs to. moduleMessagingProviders() provides it, so every domain module carries it.
  */
 export const OWNING_DOMAIN_MODULE = Symbol('OWNING_DOMAIN_MODULE');
@@ -55,7 +55,7 @@ export interface InjectionClaim {
  * Every string injection token that classes and factories of domain modules ask for
  * (constructor parameters, properties, factory `inject` lists), for the MessagingRegistry
  * to hold against the module's own resources: every module's connection is registered
- * globally, so nothing else stops `@InjectDataSource('users')` inside orders.
+ * globally, so nothing else stops `@InjectDataSource('<other module>')` inside a module.
  */
 export function findInjectionClaims(modules: ModulesContainer): InjectionClaim[] {
   const claims: InjectionClaim[] = [];

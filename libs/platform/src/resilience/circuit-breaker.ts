@@ -139,7 +139,7 @@ export class CircuitBreakers {
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Circuits of one family, e.g. `notifications:webhook` keyed by destination host. */
+  /** Circuits of one family, e.g. `<module>:webhook` keyed by destination host. */
   create(name: string, settings: CircuitBreakerSettings): RedisCircuitBreaker {
     return new RedisCircuitBreaker(
       this.redis,

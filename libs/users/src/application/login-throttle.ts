@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, REDIS_CLIENT, TooManyRequestsError, withTimeout, type AppConfig } from '@app/platform';
+import { usersSettings } from '../users.settings';
 
 /**
  * Failed-login counters per account and per client address, in Redis so every instance
@@ -39,7 +40,7 @@ export class LoginThrottle {
     }
     if (!results) return;
     const [accountCount, accountTtl, addressCount, addressTtl] = results.map(([, value]) => Number(value ?? 0));
-    const { LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP } = this.config.env;
+    const { LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP } = usersSettings(this.config);
     const blockedFor = Math.max(
       accountCount >= LOGIN_MAX_FAILURES_PER_ACCOUNT ? accountTtl : 0,
       addressCount >= LOGIN_MAX_FAILURES_PER_IP ? addressTtl : 0,
@@ -50,7 +51,7 @@ export class LoginThrottle {
   }
 
   async recordFailure(email: string, ip: string): Promise<void> {
-    const window = this.config.env.LOGIN_FAILURE_WINDOW_S;
+    const window = usersSettings(this.config).LOGIN_FAILURE_WINDOW_S;
     const [account, address] = this.keys(email, ip);
     await withTimeout(
       this.redis.multi().incr(account).expire(account, window, 'NX').incr(address).expire(address, window, 'NX').exec(),

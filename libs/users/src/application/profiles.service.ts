@@ -6,6 +6,7 @@ import { UserEvents, type UserDeletedV1, type UserSummary, type UsersFacade } fr
 import { UserNotFoundError } from '../domain/user.errors';
 import { UserEntity } from '../persistence/user.entity';
 import { SessionsService } from './sessions.service';
+import { usersSettings } from '../users.settings';
 
 export const PUBLIC_PROFILE_CACHE = 'users:profile:v1';
 
@@ -37,8 +38,8 @@ export class ProfilesService implements UsersFacade {
       const [row] = await this.dataSource.query<PublicProfile[]>('SELECT id, name FROM users.users WHERE id = $1', [userId]);
       return row ? JSON.stringify({ id: row.id, name: row.name }) : null;
     };
-    const json = this.config.env.USERS_PROFILE_CACHE_ENABLED
-      ? await this.cache.getOrLoad(PUBLIC_PROFILE_CACHE, userId, this.config.env.USERS_PROFILE_CACHE_TTL_S, load)
+    const json = usersSettings(this.config).USERS_PROFILE_CACHE_ENABLED
+      ? await this.cache.getOrLoad(PUBLIC_PROFILE_CACHE, userId, usersSettings(this.config).USERS_PROFILE_CACHE_TTL_S, load)
       : await load();
     if (json === null) throw new UserNotFoundError();
     return json;

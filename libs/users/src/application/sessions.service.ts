@@ -16,6 +16,7 @@ import { UserEvents, type SessionRevokedV1 } from '../contracts';
 import { InvalidCredentialsError, InvalidRefreshTokenError } from '../domain/user.errors';
 import { LoginThrottle } from './login-throttle';
 import { PasswordHasher } from './password-hasher';
+import { usersSettings } from '../users.settings';
 
 export interface TokenPair {
   accessToken: string;
@@ -134,7 +135,7 @@ export class SessionsService implements SessionStatusSource {
     const token = randomBytes(32).toString('base64url');
     await manager.query(
       `INSERT INTO users.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))`,
-      [hashToken(token), sessionId, this.config.env.REFRESH_TOKEN_TTL_S],
+      [hashToken(token), sessionId, usersSettings(this.config).REFRESH_TOKEN_TTL_S],
     );
     return token;
   }
