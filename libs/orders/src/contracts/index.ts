@@ -48,3 +48,23 @@ export type OrderShippedV1 = OrderEventV1;
 export type OrderDeliveredV1 = OrderEventV1;
 export type OrderCancelledV1 = OrderEventV1;
 export type OrderExpiredV1 = OrderEventV1;
+
+/**
+ * Event type → payload type of every event `orders` publishes: one entry per type in its
+ * manifest's `publishes`, checked with the committed JSON Schemas under `./events/`
+ * (`npm run contracts:check`; docs/architecture.md, "Event contracts").
+ */
+export interface EventPayloads {
+  /** An order was placed (status `pending`). */
+  [OrderEvents.placed]: OrderPlacedV1;
+  /** A pending order was confirmed. */
+  [OrderEvents.confirmed]: OrderConfirmedV1;
+  /** A confirmed order was shipped. */
+  [OrderEvents.shipped]: OrderShippedV1;
+  /** A shipped order was delivered. */
+  [OrderEvents.delivered]: OrderDeliveredV1;
+  /** A pending or confirmed order was cancelled; `reason` says why. */
+  [OrderEvents.cancelled]: OrderCancelledV1;
+  /** A pending order was not confirmed in time (the expiry saga). */
+  [OrderEvents.expired]: OrderExpiredV1;
+}

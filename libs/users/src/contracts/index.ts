@@ -31,6 +31,17 @@ export interface SessionRevokedV1 {
   reason: 'logout' | 'refresh-token-reuse' | 'account-deleted';
 }
 
+/**
+ * Event type → payload type of every event `users` publishes: one entry per type in its
+ * manifest's `publishes`, checked with the committed JSON Schemas under `./events/`
+ * (`npm run contracts:check`; docs/architecture.md, "Event contracts").
+ */
+export interface EventPayloads {
+  [UserEvents.registered]: UserRegisteredV1;
+  [UserEvents.deleted]: UserDeletedV1;
+  [UserEvents.sessionRevoked]: SessionRevokedV1;
+}
+
 /** What other modules may read about a user. Never an entity, never a hash. */
 export interface UserSummary {
   id: string;
