@@ -5,7 +5,7 @@ import { orderEvent, publishOrderEvent } from '../support/notifications';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 
 /**
- * The REST side of notifications (api.md, "Notifications"): the caller's list, newest
+ * The REST side of notifications (docs/api.md, "Notifications"): the caller's list, newest
  * first, with keyset cursors that stay stable while rows arrive; read and read-all;
  * preferences with a webhook secret shown once; the API's error conventions.
  */

@@ -1,6 +1,6 @@
 import type { OrderView } from '../persistence/order.queries';
 
-/** The public shape of an order (api.md); also what idempotent replays store. */
+/** The public shape of an order (docs/api.md, "Orders"); also what idempotent replays store. */
 export function toOrderResponse(order: OrderView) {
   return {
     id: order.id,
