@@ -74,7 +74,8 @@ export class SplitDeployment {
     const api = new AppProcess({ ...this.common, PORT: String(this.apiPort), MODULES_ENABLED: 'users,orders' });
     this.processes.push(api);
     api.start();
-    await api.waitForLog(/"msg":"api listening"/);
+    // Generous: on a loaded 2-core CI machine a cold Nest boot has taken over 20 s.
+    await api.waitForLog(/"msg":"api listening"/, 45_000);
     this.api = api;
     return api;
   }
@@ -84,7 +85,7 @@ export class SplitDeployment {
     const service = new AppProcess({ ...this.common, ...this.serviceEnv, PORT: String(this.servicePort) }, 'notifications-service');
     this.processes.push(service);
     service.start();
-    await service.waitForLog(/"msg":"notifications-service listening"/);
+    await service.waitForLog(/"msg":"notifications-service listening"/, 45_000);
     this.service = service;
     return service;
   }
