@@ -7,13 +7,13 @@ import { NotificationsService } from './application/notifications.service';
 import { PreferencesService } from './application/preferences.service';
 import { EmailSender } from './channels/email.sender';
 import { WebhookSender } from './channels/webhook.sender';
-import { DeliveryProcessor } from './consumers/delivery.processor';
+import { DeliveryProcessor } from './workers/delivery.processor';
 import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
 import { NotifyOnOrderEventHandler } from './consumers/notify-on-order-event.handlers';
-import { RetentionJob } from './consumers/retention.job';
+import { RetentionJob } from './workers/retention.job';
 import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-registered.handler';
 import { NotificationsController } from './http/notifications.controller';
-import { NotificationsWorkers } from './notifications.workers';
+import { NotificationsWorkers } from './workers/notifications.workers';
 import { notificationsDatabase } from './persistence/notifications.database';
 import { notificationsManifest } from './module.manifest';
 

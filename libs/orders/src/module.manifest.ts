@@ -14,7 +14,7 @@ export const ordersManifest = {
   name: 'orders',
   schema: 'orders',
   mayUse: ['users'],
-  // Delayed expiry jobs of the pending-order saga (application/order-expiry.scheduler.ts).
+  // Delayed expiry jobs of the pending-order saga (workers/order-expiry.*.ts).
   queues: ['orders.expiry'],
   events: {
     publishes: Object.values(OrderEvents).map((type) => ({ type })),

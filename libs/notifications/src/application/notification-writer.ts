@@ -3,10 +3,10 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { NewNotification, NotificationView } from '../domain/notification';
 import { EmailSender } from '../channels/email.sender';
-import { afterCommit } from '../persistence/after-commit';
 import { DeliveryDispatcher } from './delivery-dispatcher';
 import { LiveNotifications } from './live-notifications';
 import { toView } from './notifications.service';
+import { afterCommit } from '@app/platform';
 
 /**
  * Creates a notification and its deliveries inside the consumer's inbox transaction, and

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { ValidationFailedError } from '@app/platform';
+import { execute, KeysetCursor } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { DeliveryChannel, DeliveryStatus, NotificationView } from '../domain/notification';
 import { NotificationNotFoundError } from '../domain/notification.errors';
-import { execute } from '../persistence/sql';
 
 export interface NotificationListItem extends NotificationView {
   deliveries: { channel: DeliveryChannel; status: DeliveryStatus; attempts: number }[];
@@ -29,7 +28,6 @@ interface NotificationRow {
 }
 
 const POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `n.id, n.kind, n.title, n.body, n.data, n.read_at, n.created_at,
   to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position`;
 
@@ -47,21 +45,14 @@ export function toView(row: Omit<NotificationRow, 'position'>): NotificationView
 }
 
 /**
- * Keyset cursors over (created_at, id), newest first: a page never repeats or skips a row
- * however many notifications arrive while a client pages. Opaque to clients.
+ * Keyset cursors over (created_at, id), newest first (the platform's KeysetCursor): the
+ * sort key is created_at as text with microseconds, so no two positions collapse.
  */
 export const NotificationCursor = {
-  encode(row: { position: string; id: string }): string {
-    return Buffer.from(JSON.stringify([row.position, row.id])).toString('base64url');
-  },
+  encode: (row: { position: string; id: string }): string => KeysetCursor.encode({ key: row.position, id: row.id }),
   decode(cursor: string): { position: string; id: string } {
-    try {
-      const [position, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-      if (typeof position === 'string' && POSITION.test(position) && typeof id === 'string' && UUID.test(id)) return { position, id };
-    } catch {
-      // Falls through to the validation error.
-    }
-    throw new ValidationFailedError([{ field: 'cursor', message: 'is not a cursor returned by this endpoint' }]);
+    const { key, id } = KeysetCursor.decode(cursor, (key) => POSITION.test(key))!;
+    return { position: key, id };
   },
 };
 

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { InboxEventHandler, IntegrationEvent } from '@app/platform';
+import { afterCommit, type InboxEventHandler, type IntegrationEvent } from '@app/platform';
 import { UserEvents, type UserDeletedV1 } from '@app/users/contracts';
 import type { EntityManager } from 'typeorm';
 import { LiveNotifications } from '../application/live-notifications';
-import { afterCommit } from '../persistence/after-commit';
 
 /**
  * `users.user-deleted.v1` → the user's notifications, deliveries, preferences (webhook URL

@@ -1,5 +1,4 @@
 import type { ModuleDatabaseDefinition } from '@app/platform';
-import { AfterCommitSubscriber } from './after-commit';
 import { CreateNotifications1732406600000 } from './migrations/1732406600000-create-notifications';
 import { CreateChannelsAndPreferences1732406900000 } from './migrations/1732406900000-create-channels-and-preferences';
 import { KeepNotificationsPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
@@ -10,5 +9,4 @@ export const notificationsDatabase: ModuleDatabaseDefinition = {
   module: 'notifications',
   entities: [NotificationEntity],
   migrations: [CreateNotifications1732406600000, CreateChannelsAndPreferences1732406900000, KeepNotificationsPublishedOutboxEvents1764633600000],
-  subscribers: [AfterCommitSubscriber],
 };

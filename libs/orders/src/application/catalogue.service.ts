@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
+import { KeysetCursor } from '@app/platform';
 import { CatalogueProductNotFoundError, DuplicateSkuError } from '../domain/order.errors';
-import { decodeCursor, encodeCursor } from './cursor';
 
 export interface Product {
   id: string;
@@ -69,15 +69,15 @@ export class CatalogueService {
   }
 
   async list(limit: number, cursor?: string): Promise<{ items: Product[]; nextCursor: string | null }> {
-    const after = decodeCursor(cursor);
+    const after = KeysetCursor.decode(cursor, KeysetCursor.isTimestamp);
     const rows = await this.dataSource.query<ProductRow[]>(
       `SELECT ${COLUMNS} FROM orders.products
         ${after ? 'WHERE (created_at, id) > ($2::timestamptz, $3::uuid)' : ''}
         ORDER BY created_at, id LIMIT $1`,
-      after ? [limit + 1, after.createdAt, after.id] : [limit + 1],
+      after ? [limit + 1, after.key, after.id] : [limit + 1],
     );
     const page = rows.slice(0, limit).map(toProduct);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
-    return { items: page, nextCursor: last ? encodeCursor({ createdAt: new Date(last.created_at).toISOString(), id: last.id }) : null };
+    return { items: page, nextCursor: last ? KeysetCursor.encode({ key: new Date(last.created_at).toISOString(), id: last.id }) : null };
   }
 }

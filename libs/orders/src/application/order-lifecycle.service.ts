@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { OutboxPublisher, type AuthenticatedUser } from '@app/platform';
+import { KeysetCursor, OutboxPublisher, type AuthenticatedUser } from '@app/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents, type OrderEventType, type OrderEventV1, type OrderStatus } from '../contracts';
 import { nextStatus, restoresStock, type OrderAction } from '../domain/order-status';
 import { OrderNotFoundError } from '../domain/order.errors';
 import { findOrder, listOrders, toEvent, type OrderView } from '../persistence/order.queries';
-import { decodeCursor, encodeCursor } from './cursor';
 
 const EVENT_OF: Record<OrderAction, OrderEventType> = {
   confirm: OrderEvents.confirmed,
@@ -32,10 +31,11 @@ export class OrderLifecycleService {
   }
 
   async list(userId: string, limit: number, status?: OrderStatus, cursor?: string): Promise<{ items: OrderView[]; nextCursor: string | null }> {
-    const rows = await listOrders(this.dataSource.manager, { userId, status, limit: limit + 1, after: decodeCursor(cursor) });
+    const after = KeysetCursor.decode(cursor, KeysetCursor.isTimestamp);
+    const rows = await listOrders(this.dataSource.manager, { userId, status, limit: limit + 1, after: after && { createdAt: after.key, id: after.id } });
     const items = rows.slice(0, limit);
     const last = rows.length > limit ? items[items.length - 1] : undefined;
-    return { items, nextCursor: last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    return { items, nextCursor: last ? KeysetCursor.encode({ key: last.createdAt, id: last.id }) : null };
   }
 
   async transition(orderId: string, action: OrderAction, caller?: AuthenticatedUser, reason?: OrderEventV1['reason']): Promise<OrderView> {

@@ -6,7 +6,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents } from '../contracts';
 import { InsufficientStockError, MixedCurrencyError, ProductNotFoundError } from '../domain/order.errors';
 import { findOrder, toEvent, type OrderView } from '../persistence/order.queries';
-import { OrderExpiryScheduler } from './order-expiry.scheduler';
+import { OrderExpiryScheduler } from '../workers/order-expiry.scheduler';
 import { ordersSettings } from '../orders.settings';
 
 export interface OrderLineRequest {

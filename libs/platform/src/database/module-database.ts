@@ -1,5 +1,6 @@
 import type { DataSourceOptions, EntitySchema, MixedList } from 'typeorm';
 import type { DomainModuleName, ModuleDatabaseConfig } from '../config/app-config';
+import { AfterCommitSubscriber } from './after-commit';
 
 /**
  * What a domain module tells the platform about its database: its TypeORM entities and
@@ -12,7 +13,7 @@ export interface ModuleDatabaseDefinition {
   entities: MixedList<Function | string | EntitySchema>;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   migrations: MixedList<Function | string>;
-  /** TypeORM subscribers of the module's connection (e.g. after-commit hooks). */
+  /** TypeORM subscribers of the module's connection (the platform's after-commit hook is always there). */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   subscribers?: MixedList<Function | string>;
 }
@@ -33,7 +34,8 @@ export function moduleDataSourceOptions(
     schema: db.schema,
     entities: definition.entities,
     migrations: definition.migrations,
-    subscribers: definition.subscribers ?? [],
+    // afterCommit() works on every module's connection.
+    subscribers: [AfterCommitSubscriber, ...toArray(definition.subscribers)],
     // Each module keeps its own migration history inside its own schema.
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
@@ -50,4 +52,10 @@ export function moduleDataSourceOptions(
       options: `-c search_path=${db.schema}`,
     },
   };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+function toArray(list: MixedList<Function | string> | undefined): (Function | string)[] {
+  if (!list) return [];
+  return Array.isArray(list) ? list : Object.values(list);
 }

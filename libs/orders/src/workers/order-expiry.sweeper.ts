@@ -1,46 +1,10 @@
-import { InjectQueue, Process, Processor } from '@nestjs/bull';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
-import type { Job, Queue } from 'bull';
+import { APP_CONFIG, ROOT_LOGGER, type AppConfig } from '@app/platform';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { OrderLifecycleService } from './order-lifecycle.service';
+import { OrderLifecycleService } from '../application/order-lifecycle.service';
 import { ordersSettings } from '../orders.settings';
-
-export const ORDER_EXPIRY_QUEUE = 'orders.expiry';
-
-interface ExpireOrderJob {
-  orderId: string;
-}
-
-/** Adds the expiry saga's delayed job (one per order: the order id is the job id). */
-@Injectable()
-export class OrderExpiryScheduler {
-  constructor(
-    @InjectQueue(ORDER_EXPIRY_QUEUE) private readonly queue: Queue<ExpireOrderJob>,
-    @Inject(ROOT_LOGGER) private readonly logger: Logger,
-  ) {}
-
-  async schedule(orderId: string, delayMs: number): Promise<void> {
-    try {
-      await withTimeout(this.queue.add('expire', { orderId }, { jobId: orderId, delay: delayMs, attempts: 5, backoff: { type: 'exponential', delay: 1000 } }), 1000, 'scheduling order expiry');
-    } catch (error) {
-      // The order is committed; the sweeper expires it on time anyway.
-      this.logger.warn({ err: error, orderId }, 'could not schedule order expiry; the sweeper will catch it');
-    }
-  }
-}
-
-@Processor(ORDER_EXPIRY_QUEUE)
-export class OrderExpiryProcessor {
-  constructor(private readonly lifecycle: OrderLifecycleService) {}
-
-  @Process('expire')
-  async expire(job: Job<ExpireOrderJob>): Promise<{ expired: boolean }> {
-    return { expired: await this.lifecycle.expire(job.data.orderId) };
-  }
-}
 
 /**
  * Safety net for the saga: expires pending orders whose time has passed but whose job

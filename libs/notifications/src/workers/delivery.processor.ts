@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, CircuitOpenError, ROOT_LOGGER, type AppConfig } from '@app/platform';
+import { APP_CONFIG, CircuitOpenError, execute, ROOT_LOGGER, type AppConfig } from '@app/platform';
 import type { Job } from 'bull';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
@@ -10,7 +10,6 @@ import { WebhookSender } from '../channels/webhook.sender';
 import type { DeliveryChannel, DeliveryStatus, NotificationView } from '../domain/notification';
 import { PermanentDeliveryError } from '../domain/notification.errors';
 import type { DeliveryJob } from '../notifications.queues';
-import { execute } from '../persistence/sql';
 import { notificationsSettings } from '../notifications.settings';
 
 interface DeliveryRow {

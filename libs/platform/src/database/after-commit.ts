@@ -16,7 +16,7 @@ export function afterCommit(manager: EntityManager, effect: () => void): void {
   else pending.set(runner, [effect]);
 }
 
-/** Registered on the notifications connection (see notifications.database.ts). */
+/** Registered on every module's connection by moduleDataSourceOptions(). */
 @EventSubscriber()
 export class AfterCommitSubscriber implements EntitySubscriberInterface {
   afterTransactionCommit(event: TransactionCommitEvent): void {

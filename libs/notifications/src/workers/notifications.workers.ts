@@ -2,11 +2,11 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import { APP_CONFIG, MessagingRegistry, QueueFactory, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
 import type { Job, Queue } from 'bull';
 import type { Logger } from 'pino';
-import { DeliveryDispatcher } from './application/delivery-dispatcher';
-import { DeliveryProcessor } from './consumers/delivery.processor';
-import { RetentionJob } from './consumers/retention.job';
-import { NOTIFICATIONS_QUEUES, type DeliveryJob } from './notifications.queues';
-import { notificationsSettings } from './notifications.settings';
+import { DeliveryDispatcher } from '../application/delivery-dispatcher';
+import { DeliveryProcessor } from './delivery.processor';
+import { RetentionJob } from './retention.job';
+import { NOTIFICATIONS_QUEUES, type DeliveryJob } from '../notifications.queues';
+import { notificationsSettings } from '../notifications.settings';
 
 const RETENTION_JOB = 'purge-read-notifications';
 
