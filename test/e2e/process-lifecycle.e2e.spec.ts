@@ -15,7 +15,7 @@ describe('The API process', () => {
       [{ PORT: 'abc' }, /^Invalid configuration: PORT must be integer \(got "abc"\)$/],
       [{ DATABASE_URL: 'mysql://nope' }, /^Invalid configuration: DATABASE_URL must match pattern/],
       [{ USERS_DB_POOL_MAX: '0' }, /^Invalid configuration: USERS_DB_POOL_MAX must be >= 1/],
-      [{ MODULES_ENABLED: 'users,billing' }, /^Invalid configuration: MODULES_ENABLED names unknown module "billing"/],
+      [{ MODULES_ENABLED: 'users,no-such-module' }, /^Invalid configuration: MODULES_ENABLED names unknown module "no-such-module"/],
       [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL /],
     ])('stops with one line naming the variable for %j', (env, message) => {
       const result = boot(env);

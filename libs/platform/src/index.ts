@@ -31,6 +31,7 @@ export * from './lifecycle/shutdown.state';
 export * from './logging/logger';
 export * from './logging/logging.module';
 export * from './logging/request-context';
+export * from './messaging/claim-enqueue-mark';
 export * from './messaging/drain-loop';
 export * from './messaging/event-operations';
 export * from './messaging/inbox.consumer';

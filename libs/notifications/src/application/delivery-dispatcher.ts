@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, DrainLoop, JITTERED_BACKOFF, QueueFactory, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
+import { APP_CONFIG, claimEnqueueMark, DrainLoop, JITTERED_BACKOFF, QueueFactory, ROOT_LOGGER, type AppConfig, type EnqueuedJob } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { DeliveryChannel } from '../domain/notification';
@@ -65,40 +65,30 @@ export class DeliveryDispatcher {
   }
 
   private async dispatchBatch(): Promise<number> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    await runner.startTransaction();
-    try {
-      const rows: { id: string; channel: DeliveryChannel }[] = await runner.query(
-        `SELECT id, channel FROM notifications.deliveries
-          WHERE enqueued_at IS NULL
-          ORDER BY created_at
-          LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [BATCH_SIZE],
-      );
-      if (rows.length === 0) {
-        await runner.commitTransaction();
-        return 0;
-      }
-      const byQueue = new Map<DeliveryQueue, { data: DeliveryJob; opts: object }[]>();
-      for (const row of rows) {
-        const queue = DELIVERY_QUEUE[row.channel];
-        if (!byQueue.has(queue)) byQueue.set(queue, []);
-        byQueue.get(queue)!.push({ data: { deliveryId: row.id }, opts: this.jobOptions(row.id) });
-      }
-      await withTimeout(
-        Promise.all([...byQueue].map(([queue, jobs]) => this.queues.get(queue).addBulk(jobs))),
-        PUBLISH_TIMEOUT_MS,
-        'enqueueing deliveries',
-      );
-      await runner.query('UPDATE notifications.deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])', [rows.map((r) => r.id)]);
-      await runner.commitTransaction();
-      return rows.length;
-    } catch (error) {
-      await runner.rollbackTransaction().catch(() => undefined);
-      throw error;
-    } finally {
-      await runner.release();
-    }
+    const rows = await claimEnqueueMark<{ id: string; channel: DeliveryChannel }>(this.dataSource, this.queues, {
+      claim: (runner) =>
+        runner.query(
+          `SELECT id, channel FROM notifications.deliveries
+            WHERE enqueued_at IS NULL
+            ORDER BY created_at
+            LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [BATCH_SIZE],
+        ),
+      jobs: (claimed) => {
+        const byQueue = new Map<DeliveryQueue, EnqueuedJob[]>();
+        for (const row of claimed) {
+          const queue = DELIVERY_QUEUE[row.channel];
+          if (!byQueue.has(queue)) byQueue.set(queue, []);
+          byQueue.get(queue)!.push({ data: { deliveryId: row.id } satisfies DeliveryJob, opts: this.jobOptions(row.id) });
+        }
+        return byQueue;
+      },
+      mark: async (runner, claimed) => {
+        await runner.query('UPDATE notifications.deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])', [claimed.map((r) => r.id)]);
+      },
+      what: 'enqueueing deliveries',
+      timeoutMs: PUBLISH_TIMEOUT_MS,
+    });
+    return rows.length;
   }
 }

@@ -2,8 +2,8 @@ import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { durationMs, type AppConfig, type DomainModuleName } from '../config/app-config';
-import { withTimeout } from '../redis/redis-connection';
 import type { IntegrationEvent } from './integration-event';
+import { claimEnqueueMark, type EnqueuedJob } from './claim-enqueue-mark';
 import { DrainLoop } from './drain-loop';
 import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
 import type { EventRouting } from './module-manifest';
@@ -163,61 +163,51 @@ export class OutboxRelay {
 
   private async relayBatch(): Promise<number> {
     if (this.routable.length === 0) return 0;
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    await runner.startTransaction();
-    try {
-      const rows: OutboxRow[] = await runner.query(
-        `SELECT id, event_type, payload, metadata, occurred_at FROM "${this.schema}".outbox
-          WHERE published_at IS NULL AND event_type = ANY($2::text[])
-          ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.config.env.OUTBOX_BATCH_SIZE, this.routable],
-      );
-      if (rows.length === 0) {
-        await runner.commitTransaction();
-        return 0;
+    const rows = await claimEnqueueMark<OutboxRow>(this.dataSource, this.queues, {
+      claim: (runner) =>
+        runner.query(
+          `SELECT id, event_type, payload, metadata, occurred_at FROM "${this.schema}".outbox
+            WHERE published_at IS NULL AND event_type = ANY($2::text[])
+            ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.config.env.OUTBOX_BATCH_SIZE, this.routable],
+        ),
+      jobs: (claimed) => this.jobsFor(claimed),
+      mark: async (runner, claimed) => {
+        await runner.query(`UPDATE "${this.schema}".outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, [claimed.map((r) => r.id)]);
+      },
+      what: 'publishing outbox events to Redis',
+      timeoutMs: PUBLISH_TIMEOUT_MS,
+    });
+    if (rows.length === 0) return 0;
+    const oldest = Math.min(...rows.map((r) => new Date(r.occurred_at).getTime()));
+    this.lastLagMs = Math.max(0, Date.now() - oldest);
+    this.publishedTotal += rows.length;
+    this.logger.debug({ module: this.module, count: rows.length }, 'outbox events published');
+    return rows.length;
+  }
+
+  /** One job per consuming module's inbox queue (EventRouting), the event id as job id. */
+  private jobsFor(rows: OutboxRow[]): Map<string, EnqueuedJob[]> {
+    const jobsByQueue = new Map<string, EnqueuedJob[]>();
+    for (const row of rows) {
+      const envelope: IntegrationEvent = {
+        id: row.id,
+        type: row.event_type,
+        producer: this.module,
+        occurredAt: new Date(row.occurred_at).toISOString(),
+        payload: row.payload,
+        metadata: row.metadata ?? {},
+      };
+      for (const queue of this.routing.queuesFor(row.event_type)) {
+        if (!jobsByQueue.has(queue)) jobsByQueue.set(queue, []);
+        jobsByQueue.get(queue)!.push({
+          name: row.event_type,
+          data: envelope,
+          opts: { jobId: row.id, attempts: this.config.env.INBOX_MAX_ATTEMPTS, backoff: { type: JITTERED_BACKOFF } },
+        });
       }
-      const jobsByQueue = new Map<string, { name: string; data: IntegrationEvent; opts: object }[]>();
-      for (const row of rows) {
-        const envelope: IntegrationEvent = {
-          id: row.id,
-          type: row.event_type,
-          producer: this.module,
-          occurredAt: new Date(row.occurred_at).toISOString(),
-          payload: row.payload,
-          metadata: row.metadata ?? {},
-        };
-        for (const queue of this.routing.queuesFor(row.event_type)) {
-          if (!jobsByQueue.has(queue)) jobsByQueue.set(queue, []);
-          jobsByQueue.get(queue)!.push({
-            name: row.event_type,
-            data: envelope,
-            opts: {
-              jobId: row.id,
-              attempts: this.config.env.INBOX_MAX_ATTEMPTS,
-              backoff: { type: JITTERED_BACKOFF },
-            },
-          });
-        }
-      }
-      await withTimeout(
-        Promise.all([...jobsByQueue].map(([queue, jobs]) => this.queues.get(queue).addBulk(jobs))),
-        PUBLISH_TIMEOUT_MS,
-        'publishing outbox events to Redis',
-      );
-      await runner.query(`UPDATE "${this.schema}".outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
-      await runner.commitTransaction();
-      const oldest = Math.min(...rows.map((r) => new Date(r.occurred_at).getTime()));
-      this.lastLagMs = Math.max(0, Date.now() - oldest);
-      this.publishedTotal += rows.length;
-      this.logger.debug({ module: this.module, count: rows.length }, 'outbox events published');
-      return rows.length;
-    } catch (error) {
-      await runner.rollbackTransaction().catch(() => undefined);
-      throw error;
-    } finally {
-      await runner.release();
     }
+    return jobsByQueue;
   }
 
   private async listen(): Promise<void> {

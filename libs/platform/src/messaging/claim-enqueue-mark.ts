@@ -1,0 +1,56 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { withTimeout } from '../redis/redis-connection';
+import type { QueueFactory } from './queue.factory';
+
+export interface EnqueuedJob {
+  name?: string;
+  data: unknown;
+  opts: object;
+}
+
+/** One table that hands rows to Bull: how to claim them, what to enqueue, how to mark them. */
+export interface ClaimEnqueueMark<Row> {
+  /** Claims a batch in the transaction: `SELECT … FOR UPDATE SKIP LOCKED`. */
+  claim(runner: QueryRunner): Promise<Row[]>;
+  /** The jobs for the claimed rows, by queue. A job's id must be its row's id. */
+  jobs(rows: Row[]): Map<string, EnqueuedJob[]>;
+  /** Marks the rows as handed to Bull, in the same transaction. */
+  mark(runner: QueryRunner, rows: Row[]): Promise<void>;
+  /** For the timeout's message, e.g. `publishing outbox events to Redis`. */
+  what: string;
+  timeoutMs: number;
+}
+
+/**
+ * The transactional hand-over from a Postgres table to Bull, shared by the outbox relay
+ * and the notifications delivery dispatcher: claim (rows locked, other instances skip
+ * them), enqueue (job id = row id), mark, commit. A crash or Redis failure before the
+ * commit leaves the rows unmarked, so they are claimed again and re-added under the same
+ * job ids, which Bull ignores; nothing is marked that was not enqueued. Returns the rows
+ * handed over (none: nothing to do).
+ */
+export async function claimEnqueueMark<Row>(dataSource: DataSource, queues: QueueFactory, step: ClaimEnqueueMark<Row>): Promise<Row[]> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  await runner.startTransaction();
+  try {
+    const rows = await step.claim(runner);
+    if (rows.length === 0) {
+      await runner.commitTransaction();
+      return rows;
+    }
+    await withTimeout(
+      Promise.all([...step.jobs(rows)].map(([queue, jobs]) => queues.get(queue).addBulk(jobs))),
+      step.timeoutMs,
+      step.what,
+    );
+    await step.mark(runner, rows);
+    await runner.commitTransaction();
+    return rows;
+  } catch (error) {
+    await runner.rollbackTransaction().catch(() => undefined);
+    throw error;
+  } finally {
+    await runner.release();
+  }
+}
