@@ -73,9 +73,14 @@ describe('Event declarations in the module manifests', () => {
 
   it('EveryModuleManifest_DeclaresTheQueuesItsCodeOpens (its inbox is implied)', () => {
     const routing = new EventRouting(MODULE_MANIFESTS);
-    expect(routing.allQueues().map((q) => q.queue).sort()).toEqual([
+    const queues = routing.allQueues().map((q) => q.queue);
+    expect(queues).toEqual(expect.arrayContaining([
       'notifications.email', 'notifications.inbox', 'notifications.retention', 'notifications.webhook',
       'orders.expiry', 'orders.inbox', 'users.inbox',
-    ]);
+    ]));
+    // Every module has its inbox, and each queue is named after its owner.
+    for (const { queue, module } of routing.allQueues()) expect(queue.startsWith(`${module}.`)).toBe(true);
+    expect(new Set(queues).size).toBe(queues.length);
+    for (const manifest of MODULE_MANIFESTS) expect(queues).toContain(`${manifest.name}.inbox`);
   });
 });

@@ -27,6 +27,7 @@ import { usersDatabase } from '@app/users';
 import { runCli } from '../support/cli';
 import { freePort } from '../support/processes';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, startApi, testConfig, uniqueEmail, type RunningApi } from '../support/test-env';
+import { MODULE_MANIFESTS } from '@app/manifests';
 
 const EVENT = 'users.test-happened.v1';
 const OTHER = 'users.test-other.v1';
@@ -81,6 +82,8 @@ class ProducerModule {}
 class ConsumerModule {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const MODULES = MODULE_MANIFESTS.map((m) => m.name).join(', ');
 
 describe('Event operations: outbox replay and dead letters (platform, test modules)', () => {
   let db: string;
@@ -333,7 +336,7 @@ describe('Operator CLI events:* (the built process, real module manifests)', () 
 
   it('argument errors exit 64 with a message naming the problem', async () => {
     const cases: [string[], string][] = [
-      [['events:replay', '--module', 'nope', '--since', '2024-01-01'], 'unknown module "nope" (known: users, orders, notifications)'],
+      [['events:replay', '--module', 'nope', '--since', '2024-01-01'], `unknown module "nope" (known: ${MODULES})`],
       [['events:replay', '--module', 'users'], '--since needs an ISO 8601 time'],
       [['events:replay', '--module', 'users', '--since', 'yesterday'], '--since "yesterday" is not an ISO 8601 time'],
       [['events:replay', '--module', 'users', '--since', '2024-01-01', '--type', 'orders.order-placed.v1'], 'module "users" does not publish event type "orders.order-placed.v1"'],
@@ -418,7 +421,7 @@ describe('Operator CLI events:* (the built process, real module manifests)', () 
 
     const missing = await cli('events:dead-letters', 'replay', discarded.id);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain(`no dead letter with event id ${discarded.id} in any module (users, orders, notifications)`);
+    expect(missing.stderr).toContain(`no dead letter with event id ${discarded.id} in any module (${MODULES})`);
     await sleep(300);
     expect(await welcomes(replayed.payload.userId)).toHaveLength(1);
     expect(await welcomes(discarded.payload.userId)).toHaveLength(0);

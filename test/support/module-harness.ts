@@ -13,12 +13,17 @@ import {
   type IntegrationEvent,
 } from '@app/platform';
 import { MODULE_MANIFESTS } from '@app/manifests';
-import { NotificationsModule } from '@app/notifications';
-import { OrdersModule } from '@app/orders';
-import { UsersModule } from '@app/users';
+import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
 import { createTestDatabase, deleteRedisPrefix, testConfig } from './test-env';
 
-const MODULES: Record<DomainModuleName, Type> = { users: UsersModule, orders: OrdersModule, notifications: NotificationsModule };
+/** The Nest module of a domain module, from the API's catalogue (every module, generated ones too). */
+function nestModuleOf(module: DomainModuleName): Type {
+  const entry = Object.hasOwn(DOMAIN_MODULE_CATALOGUE, module) ? DOMAIN_MODULE_CATALOGUE[module] : undefined;
+  if (!entry) {
+    throw new Error(`bootModuleAlone: no module "${module}" in apps/api/src/modules.ts (DOMAIN_MODULE_CATALOGUE: ${Object.keys(DOMAIN_MODULE_CATALOGUE).join(', ')})`);
+  }
+  return entry.module;
+}
 
 export interface IsolatedModule {
   app: NestFastifyApplication;
@@ -39,13 +44,14 @@ export interface IsolatedModule {
  * another one, its tests would fail here.
  */
 export async function bootModuleAlone(module: DomainModuleName, options: { fakes?: Provider[]; env?: Record<string, string> } = {}): Promise<IsolatedModule> {
+  const nestModule = nestModuleOf(module);
   const db = await createTestDatabase();
   const config = testConfig(db, { env: { MODULES_ENABLED: module, ...options.env } });
   @Global()
   @Module({ providers: options.fakes ?? [], exports: (options.fakes ?? []).map((p) => (typeof p === 'function' ? p : p.provide)) })
   class FakesModule {}
   const app = await createHttpService(
-    { name: `${module}-alone`, title: module, modules: () => [FakesModule, MODULES[module]], databases: () => [], manifests: MODULE_MANIFESTS },
+    { name: `${module}-alone`, title: module, modules: () => [FakesModule, nestModule], databases: () => [], manifests: MODULE_MANIFESTS },
     config,
     pino({ level: config.env.LOG_LEVEL }),
   );
