@@ -4,6 +4,7 @@ import { OrderEvents } from '@app/orders/contracts';
 import { QueueFactory } from '@app/platform';
 import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
 import { deliveriesOf, notificationsOf, orderEvent, publishOrderEvent, SmtpSink, WebhookReceiver } from '../support/notifications';
+import { eventsSettled } from '../support/settled';
 import { createTestDatabase, eventually, startApi, type RunningApi } from '../support/test-env';
 
 /**
@@ -118,10 +119,11 @@ describe('Notification deliveries: email and webhook (e2e)', () => {
       const [a, b, c] = hook.received.map((r) => r.at);
       expect(b - a).toBeGreaterThanOrEqual(95);
       expect(c - b).toBeGreaterThanOrEqual(195);
+      // Nothing is left under way (no event, delivery or retry): the job is a dead letter and no 4th call came.
+      await eventsSettled(api.app, db);
       const job = await api.app.get(QueueFactory).get('notifications.webhook').getJob(dead.id);
       expect(await job?.getState()).toBe('failed');
       expect(job?.attemptsMade).toBe(3);
-      await new Promise((r) => setTimeout(r, 500));
       expect(hook.received).toHaveLength(3);
       // Visible to the user too.
       const list = await request(api.url).get('/v1/notifications').set(auth(user)).expect(200);
@@ -143,7 +145,8 @@ describe('Notification deliveries: email and webhook (e2e)', () => {
       expect(rows.map((d) => d.attempts)).toEqual([3, 3, 3, 3, 3]);
       expect(hook.received).toHaveLength(3);
       expect(rows.filter((d) => /CircuitOpenError: circuit open for 127\.0\.0\.1:\d+; no call made/.test(d.last_error ?? ''))).not.toHaveLength(0);
-      await new Promise((r) => setTimeout(r, 500));
+      // And none later: nothing is left under way (no event, delivery or retry).
+      await eventsSettled(api.app, db);
       expect(hook.received).toHaveLength(3);
     });
   });

@@ -46,6 +46,8 @@ describe('Live notifications over SSE, across instances (e2e)', () => {
   it('streams a notification created by the other instance, and only the caller\'s own', async () => {
     const [alice, bob] = await Promise.all([user('Alice'), user('Bob')]);
     const stream = await connect(streaming, alice);
+    // Bob streams from the same instance: it hears Bob's channel too, and shows when Bob's notification went out.
+    const bobStream = await connect(streaming, bob);
     expect(stream.status).toBe(200);
     expect(stream.headers!['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(stream.headers!['cache-control']).toBe('no-cache, no-transform');
@@ -59,9 +61,13 @@ describe('Live notifications over SSE, across instances (e2e)', () => {
     expect(live).toMatchObject({ id: row.id, kind: 'order-placed', title: 'Order received', read: false, data: { orderId: order.orderId } });
     expect(stream.events.find((e) => e.event === 'notification')!.id).toBe(row.id);
 
-    await eventually(async () => (await notificationsOf(db, bob.id)).length === 2);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(stream.notifications()).toHaveLength(1);
+    await bobStream.waitForNotification((n) => n.kind === 'order-placed');
+    // Messages reach this instance in the order they were published: once a later notification of
+    // Alice's arrived, anything of Bob's sent her way would have arrived before it.
+    const laterId = await publishOrderEvent(db, OrderEvents.confirmed, { ...order, status: 'confirmed' });
+    await stream.waitForNotification((n) => n.kind === 'order-confirmed');
+    const own = (await notificationsOf(db, alice.id)).filter((n) => [eventId, laterId].includes(n.source_event_id)).map((n) => n.id);
+    expect(stream.notifications().map((n) => n.id)).toEqual(own);
   });
 
   it('sends heartbeat comments while idle', async () => {

@@ -1,7 +1,9 @@
 import request from 'supertest';
 import { OrderEvents } from '@app/orders/contracts';
+import { QueueFactory } from '@app/platform';
 import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
 import { deliveriesOf, orderEvent, publishOrderEvent, WebhookReceiver } from '../support/notifications';
+import { eventsSettled } from '../support/settled';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 
 /**
@@ -63,7 +65,12 @@ describe('Webhook destinations: no internal addresses (e2e)', () => {
     });
     expect(delivery.attempts).toBe(1);
     expect(delivery.last_error).toMatch(/^DestinationNotAllowedError: 127\.0\.0\.1 resolves to 127\.0\.0\.1, an internal address/);
-    await new Promise((r) => setTimeout(r, 300));
+    // Once nothing is under way any more (no event, delivery or retry), the job is in the
+    // failed set after its one attempt, and the receiver was never called.
+    await eventsSettled(api.app, db);
+    const job = await api.app.get(QueueFactory).get('notifications.webhook').getJob(delivery.id);
+    expect(await job?.getState()).toBe('failed');
+    expect(job?.attemptsMade).toBe(1);
     expect(hook.received).toHaveLength(0);
   });
 });

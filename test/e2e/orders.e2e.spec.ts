@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { getQueueToken } from '@nestjs/bull';
+import type { Job, Queue } from 'bull';
 import request from 'supertest';
 import { accessTokensFor } from '@app/platform';
 import { OrderEvents } from '@app/orders/contracts';
@@ -289,11 +291,14 @@ describe('Orders: catalogue, placement, idempotency, lifecycle, expiry (e2e)', (
 describe('Order expiry saga (e2e)', () => {
   let db: string;
   let api: RunningApi;
+  const expiries = new Map<string, unknown>();
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     db = await createTestDatabase();
     api = await startApi(db, { env: { ORDER_PENDING_TTL: '1500ms', ORDER_EXPIRY_SWEEP_INTERVAL_MS: '3600000' } });
+    // What each expiry job returned, by job id (the order id), as it completes in this process.
+    api.app.get<Queue>(getQueueToken('orders.expiry')).on('completed', (job: Job, result: unknown) => void expiries.set(String(job.id), result));
   });
   afterAll(async () => {
     await api?.close();
@@ -310,8 +315,9 @@ describe('Order expiry saga (e2e)', () => {
     await eventually(async () => (await status(lapsing.id)) === 'expired', 10_000, 100);
     const [stock] = await query<{ stock: number }>(db, 'SELECT stock FROM orders.products WHERE id = $1', [p.id]);
     expect(stock.stock).toBe(4);
+    expect(await eventually(async () => expiries.get(lapsing.id))).toEqual({ expired: true });
     // The confirmed order's expiry job ran too, and did nothing.
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await eventually(async () => expiries.get(confirmed.id))).toEqual({ expired: false });
     expect(await status(confirmed.id)).toBe('confirmed');
     const page = await request(api.url).get('/v1/orders?status=expired').set(as(buyer)).expect(200);
     expect(page.body.items.map((o: { id: string }) => o.id)).toEqual([lapsing.id]);

@@ -1,4 +1,6 @@
 import request from 'supertest';
+import { UserEvents } from '@app/users/contracts';
+import { eventsSettled, inboxHas } from '../support/settled';
 import { createTestDatabase, eventually, query, startApi, uniqueEmail, type RunningApi } from '../support/test-env';
 
 /** The first vertical slice: sign-up → users.user-registered.v1 → welcome notification. */
@@ -43,8 +45,14 @@ describe('POST /v1/users → welcome notification (e2e)', () => {
     expect(rows).toEqual([{ kind: 'welcome', body: expect.stringContaining('Ada') }]);
     // The event was marked published once it was handed to Bull (the row stays for replay).
     await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL')).length === 0);
-    // Give a duplicate delivery, if any, time to show up before asserting "exactly one".
-    await new Promise((r) => setTimeout(r, 300));
+    // Before asserting "exactly one": the notifications inbox recorded the event, and nothing
+    // is left that could still deliver it again (outboxes published, inbox queues idle).
+    const [event] = await query<{ id: string }>(db, `SELECT id FROM users.outbox WHERE event_type = $1 AND payload->>'userId' = $2`, [
+      UserEvents.registered,
+      response.body.id,
+    ]);
+    await inboxHas(db, 'notifications', [event.id]);
+    await eventsSettled(api.app, db);
     const count = await query<{ n: string }>(db, 'SELECT count(*) AS n FROM notifications.notifications WHERE user_id = $1', [response.body.id]);
     expect(count[0].n).toBe('1');
   });

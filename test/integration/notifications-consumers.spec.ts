@@ -3,6 +3,7 @@ import { OrderEvents, type OrderEventType, type OrderStatus } from '@app/orders/
 import { UserEvents } from '@app/users/contracts';
 import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
 import { deliveriesOf, notificationsOf, orderEvent, publishOrderEvent, redeliver, WebhookReceiver } from '../support/notifications';
+import { eventsSettled } from '../support/settled';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 
 /**
@@ -82,9 +83,10 @@ describe('Notifications consumers (integration)', () => {
     expect(placed).toHaveLength(1);
     const deliveries = await deliveriesOf(db, user.id, 'webhook');
     expect(deliveries.filter((d) => d.notification_id === placed[0].id)).toHaveLength(1);
-    // And the receiver got that notification once.
-    await eventually(() => Promise.resolve(webhook.received.some((r) => r.body.includes(placed[0].id))));
-    await new Promise((r) => setTimeout(r, 300));
+    // And the receiver got that notification once: counted when its delivery is sent and
+    // nothing is left that could call again (no event, delivery or retry still under way).
+    await eventually(async () => (await deliveriesOf(db, user.id, 'webhook')).find((d) => d.notification_id === placed[0].id)?.status === 'sent');
+    await eventsSettled(api.app, db);
     expect(webhook.received.filter((r) => r.body.includes(placed[0].id))).toHaveLength(1);
   });
 
