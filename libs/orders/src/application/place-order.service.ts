@@ -20,6 +20,7 @@ interface ProductRow {
   name: string;
   price_cents: number;
   currency: string;
+  stock: number;
 }
 
 /**
@@ -55,19 +56,16 @@ export class PlaceOrderService {
   /** Runs inside the caller's transaction (the idempotency record commits with it). */
   async placeIn(manager: EntityManager, userId: string, lines: OrderLineRequest[]): Promise<OrderView> {
     const ids = lines.map((l) => l.productId);
-    const products = await manager.query<ProductRow[]>('SELECT id, sku, name, price_cents, currency FROM orders.products WHERE id = ANY($1::uuid[])', [ids]);
+    const products = await manager.query<ProductRow[]>('SELECT id, sku, name, price_cents, currency, stock FROM orders.products WHERE id = ANY($1::uuid[])', [ids]);
     const byId = new Map(products.map((p) => [p.id, p]));
     for (const line of lines) if (!byId.has(line.productId)) throw new ProductNotFoundError(line.productId);
     const currencies = new Set(products.map((p) => p.currency));
     if (currencies.size > 1) throw new MixedCurrencyError();
-
-    // Lock rows in one global order (by id) so concurrent multi-line orders cannot deadlock.
-    for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
-      const taken = await manager.query<unknown[]>(
-        'WITH u AS (UPDATE orders.products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
-        [line.productId, line.quantity],
-      );
-      if (taken.length === 0) throw new InsufficientStockError(line.productId, byId.get(line.productId)!.sku, line.quantity);
+    // Sold out already: answer at once, without queueing for the product's row lock (a
+    // flash sale's late buyers would otherwise wait behind every successful one).
+    for (const line of lines) {
+      const product = byId.get(line.productId)!;
+      if (product.stock < line.quantity) throw new InsufficientStockError(product.id, product.sku, line.quantity);
     }
 
     const orderId = randomUUID();
@@ -91,6 +89,18 @@ export class PlaceOrderService {
     );
     const order = (await findOrder(manager, orderId))!;
     await this.outbox.publish(manager, [{ type: OrderEvents.placed, payload: toEvent(order) }]);
+
+    // Stock last: a product's row lock is held from here to the commit only, so concurrent
+    // buyers of one product queue for one statement each, not for the whole use case. The
+    // conditional update is what decides; a failure rolls back the order written above.
+    // Rows are locked in one global order (by id) so multi-line orders cannot deadlock.
+    for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
+      const taken = await manager.query<unknown[]>(
+        'WITH u AS (UPDATE orders.products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
+        [line.productId, line.quantity],
+      );
+      if (taken.length === 0) throw new InsufficientStockError(line.productId, byId.get(line.productId)!.sku, line.quantity);
+    }
     return order;
   }
 }
