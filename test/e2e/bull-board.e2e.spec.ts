@@ -22,7 +22,7 @@ describe('Bull Board at /admin/queues (e2e)', () => {
     api = await startApi(db, { env: { MODULES_ENABLED: 'users,orders', RATE_LIMIT_PER_MINUTE: '100000' } });
     // Redis connected: a revocation check that cannot reach Redis fails closed (401), and a
     // minted token's session is unknown to the users module's fallback.
-    await eventually(async () => (await request(api.url).get('/health/ready')).status === 200);
+    await eventually(async () => (await request(api.url).get('/health/ready')).body.status === 'ok');
   });
   afterAll(async () => {
     await api?.close();
@@ -149,7 +149,7 @@ describe('Bull Board at /admin/queues (e2e)', () => {
   it('is not mounted when BULL_BOARD_ENABLED=false', async () => {
     const off = await startApi(db, { env: { BULL_BOARD_ENABLED: 'false', MODULES_ENABLED: 'users' } });
     try {
-      await eventually(async () => (await request(off.url).get('/health/ready')).status === 200);
+      await eventually(async () => (await request(off.url).get('/health/ready')).body.status === 'ok');
       await request(off.url).get(`${BOARD}/api/queues`).set(bearer(accessTokensFor(off.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token)).expect(404);
       await request(off.url).get(`${BOARD}/login`).expect(404);
     } finally {

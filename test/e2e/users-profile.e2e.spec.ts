@@ -174,7 +174,7 @@ describe('Users: profile, public profile cache, erasure, roles (e2e)', () => {
       // Bounded: a few Redis timeouts (150 ms each), never the seconds of a reconnect.
       expect(Date.now() - started).toBeLessThan(2000);
       await ownRedis.start();
-      await eventually(async () => (await request(isolated.url).get('/health/ready')).status === 200, 10_000, 100);
+      await eventually(async () => (await request(isolated.url).get('/health/ready')).body.status === 'ok', 10_000, 100);
     });
   });
 });

@@ -6,7 +6,6 @@ import { Public } from '../auth/auth.decorators';
 import {
   HealthCheck,
   HealthCheckService,
-  HealthIndicatorService,
   TypeOrmHealthIndicator,
   type HealthIndicatorFunction,
 } from '@nestjs/terminus';
@@ -30,7 +29,6 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly typeorm: TypeOrmHealthIndicator,
-    private readonly indicators: HealthIndicatorService,
     private readonly moduleRef: ModuleRef,
     private readonly shutdown: ShutdownState,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -44,9 +42,13 @@ export class HealthController {
   }
 
   /**
-   * Readiness: every enabled module's own connection (its role) and Redis answer. Each
-   * check has its own timeout and they run in parallel, so the answer comes within ~1.5 s
-   * even when a dependency hangs. Fails at once while the instance is draining.
+   * Readiness: can this instance serve? Booted, not draining, and every enabled module's
+   * own connection (its role) answers. Redis is reported but does not make the instance
+   * unready: the API keeps taking writes without it (events wait in the outbox), and
+   * since every replica shares one Redis, failing readiness on it would empty the load
+   * balancer at once. Redis down answers 200 with `status: "degraded"` and the Redis
+   * detail under `error` (and `dependency_up{dependency="redis"} 0` in /metrics).
+   * Each check has its own timeout and they run in parallel (~1.5 s at worst).
    */
   @Get('ready')
   @HealthCheck()
@@ -59,25 +61,51 @@ export class HealthController {
       const connection = this.moduleRef.get<DataSource>(getDataSourceToken(module), { strict: false });
       return this.typeorm.pingCheck(`postgres:${module}`, { connection, timeout: CHECK_TIMEOUT_MS });
     });
-    checks.push(async () => {
-      const check = this.indicators.check('redis');
-      try {
-        await withTimeout(this.redis.ping(), CHECK_TIMEOUT_MS, 'redis ping');
-        return check.up();
-      } catch (error) {
-        return check.down({ message: error instanceof Error ? error.message : 'unreachable' });
-      }
-    });
-    try {
-      return await this.health.check(checks);
-    } catch (error) {
+    const [databases, redis] = await Promise.all([
+      this.health.check(checks).then(
+        (report) => ({ ok: true as const, report: report as HealthReport }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      this.redisStatus(),
+    ]);
+    const redisEntry = { redis };
+    if (!databases.ok) {
       // Terminus reports "down" as a 503 exception; answer with its report as the body
       // (what probes and operators read) rather than a generic problem document.
-      if (error instanceof ServiceUnavailableException) {
+      if (databases.error instanceof ServiceUnavailableException) {
+        const report = databases.error.getResponse() as HealthReport;
         void reply.status(503);
-        return error.getResponse();
+        return withRedis(report, redisEntry, redis.status === 'up');
       }
-      throw error;
+      throw databases.error;
+    }
+    const report = withRedis(databases.report, redisEntry, redis.status === 'up');
+    return redis.status === 'up' ? report : { ...report, status: 'degraded' };
+  }
+
+  private async redisStatus(): Promise<{ status: 'up' | 'down'; message?: string }> {
+    try {
+      await withTimeout(this.redis.ping(), CHECK_TIMEOUT_MS, 'redis ping');
+      return { status: 'up' };
+    } catch (error) {
+      return { status: 'down', message: error instanceof Error ? error.message : 'unreachable' };
     }
   }
+}
+
+interface HealthReport {
+  status: string;
+  info?: Record<string, unknown>;
+  error?: Record<string, unknown>;
+  details: Record<string, unknown>;
+}
+
+/** Adds the Redis entry where Terminus would put it: `info` when up, `error` when down. */
+function withRedis(report: HealthReport, redis: Record<string, unknown>, up: boolean): HealthReport {
+  return {
+    ...report,
+    info: up ? { ...report.info, ...redis } : report.info,
+    error: up ? report.error : { ...report.error, ...redis },
+    details: { ...report.details, ...redis },
+  };
 }

@@ -3,12 +3,14 @@ import { ModuleRef } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import type Redis from 'ioredis';
 import { CacheAside } from '../cache/cache-aside';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
 import { MessagingRegistry } from '../messaging/messaging.registry';
 import { QueueFactory } from '../messaging/queue.factory';
 import { withTimeout } from '../redis/redis-connection';
+import { REDIS_CLIENT } from '../redis/redis.module';
 
 const SCRAPE_TIMEOUT_MS = 1000;
 
@@ -53,6 +55,7 @@ export class MetricsService {
     const unrouted = new Gauge({ name: 'outbox_unrouted_events', help: 'Unpublished outbox events no module manifest routes (they wait for a declared consumer), by module and type', labelNames: ['module', 'event_type'], registers: [this.registry] });
     const deadLetters = new Gauge({ name: 'dead_letter_events', help: 'Events in a module\'s dead_letters table (see npm run cli -- events:dead-letters), by module', labelNames: ['module'], registers: [this.registry] });
     const published = new Gauge({ name: 'outbox_published_events', help: 'Events this instance relayed since start, by module', labelNames: ['module'], registers: [this.registry] });
+    const dependencyUp = new Gauge({ name: 'dependency_up', help: 'Whether a shared dependency answers (1) or not (0); Redis down degrades, it does not make the instance unready', labelNames: ['dependency'], registers: [this.registry] });
     const cacheRequests = new Gauge({ name: 'cache_requests', help: 'Cache lookups since start, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
     const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
 
@@ -96,6 +99,11 @@ export class MetricsService {
           }
         }),
       );
+    });
+    this.collectors.push(async () => {
+      const redis = this.moduleRef.get<Redis>(REDIS_CLIENT, { strict: false });
+      const up = await withTimeout(redis.ping(), SCRAPE_TIMEOUT_MS, 'redis ping').then(() => 1, () => 0);
+      dependencyUp.set({ dependency: 'redis' }, up);
     });
     this.collectors.push(async () => {
       for (const [module, relay] of this.messaging.relays) published.set({ module }, relay.publishedTotal);
