@@ -124,6 +124,16 @@ describe('events:replay after Redis lost its data (real processes)', () => {
       (SELECT count(*)::int FROM orders.orders o WHERE o.user_id = u.id) AS orders
     FROM users.users u ORDER BY u.created_at`);
   const wrong = (rows: Tally[]) => rows.filter((r) => r.welcomes !== 1 || r.placed_notifications !== r.orders);
+  /** notifications.inbox has nothing waiting, active or delayed, twice in a row: the service has done all it will. */
+  async function inboxDrained(): Promise<void> {
+    const key = (state: string) => `${prefix}:bull:notifications.inbox:${state}`;
+    let quietLooks = 0;
+    await eventually(async () => {
+      const [waiting, active, delayed] = await Promise.all([admin.llen(key('wait')), admin.llen(key('active')), admin.zcard(key('delayed'))]);
+      quietLooks = waiting + active + delayed === 0 ? quietLooks + 1 : 0;
+      return quietLooks >= 2;
+    }, 20_000, 250);
+  }
 
   it('every order ends with exactly one order-placed notification and every account with one welcome', async () => {
     const startedAt = new Date();
@@ -153,7 +163,7 @@ describe('events:replay after Redis lost its data (real processes)', () => {
 
     // Everything published after the flush arrives; what Redis lost does not.
     await eventually(async () => (await query(db, 'SELECT 1 FROM orders.outbox WHERE published_at IS NULL UNION ALL SELECT 1 FROM users.outbox WHERE published_at IS NULL')).length === 0, 10_000, 200);
-    await sleep(1500);
+    await inboxDrained();
     const beforeReplay = wrong(await tally());
     expect(beforeReplay.length).toBeGreaterThan(0);
     expect(beforeReplay.every((r) => r.welcomes <= 1 && r.placed_notifications <= r.orders)).toBe(true);
@@ -172,7 +182,16 @@ describe('events:replay after Redis lost its data (real processes)', () => {
     await eventually(async () => wrong(await tally()).length === 0, 30_000, 250);
     // Nothing arrives twice, however long we wait.
     await eventually(async () => (await query(db, 'SELECT 1 FROM orders.outbox WHERE published_at IS NULL UNION ALL SELECT 1 FROM users.outbox WHERE published_at IS NULL')).length === 0, 10_000, 200);
-    await sleep(1500);
+    // Every replayed event is in the consumer's inbox table, and its queue is idle.
+    await eventually(async () => {
+      const [{ missing }] = await query<{ missing: number }>(db, `
+        SELECT count(*)::int AS missing FROM (
+          SELECT id FROM orders.outbox WHERE event_type = 'orders.order-placed.v1'
+          UNION ALL SELECT id FROM users.outbox WHERE event_type = 'users.user-registered.v1') e
+        WHERE NOT EXISTS (SELECT 1 FROM notifications.inbox i WHERE i.event_id = e.id)`);
+      return missing === 0;
+    }, 20_000, 250);
+    await inboxDrained();
     const final = await tally();
     expect(wrong(final)).toEqual([]);
     expect(final.filter((r) => r.orders === 1)).toHaveLength(placed.length);

@@ -26,6 +26,7 @@ import { ordersDatabase } from '@app/orders';
 import { usersDatabase } from '@app/users';
 import { runCli } from '../support/cli';
 import { freePort } from '../support/processes';
+import { eventsSettled, unfinishedJobs } from '../support/settled';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, startApi, testConfig, uniqueEmail, type RunningApi } from '../support/test-env';
 import { MODULE_MANIFESTS } from '@app/manifests';
 
@@ -81,7 +82,6 @@ class ProducerModule {}
 })
 class ConsumerModule {}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const MODULES = MODULE_MANIFESTS.map((m) => m.name).join(', ');
 
@@ -114,6 +114,21 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
   const timesCompleted = (id: string) => completed.filter((c) => c === id).length;
   const inboxRows = (id: string) => query(db, 'SELECT 1 FROM orders.inbox WHERE event_id = $1', [id]);
   const deadLetterRows = (id: string) => query(db, 'SELECT 1 FROM orders.dead_letters WHERE event_id = $1', [id]);
+
+  /**
+   * Nothing more can happen: the relay has published every routable row and the inbox
+   * queue has nothing waiting, active or delayed, twice in a row (a relay pass can add a
+   * job between two looks). Then "exactly N calls" is a fact, not a guess after a sleep.
+   */
+  async function settled(): Promise<void> {
+    let quietLooks = 0;
+    await eventually(async () => {
+      const [{ n }] = await query<{ n: number }>(db, 'SELECT count(*)::int AS n FROM users.outbox WHERE published_at IS NULL AND event_type = ANY($1::text[])', [[EVENT, OTHER]]);
+      const jobs = Object.keys(await unfinishedJobs(app, inboxQueueName('orders')));
+      quietLooks = n === 0 && jobs.length === 0 ? quietLooks + 1 : 0;
+      return quietLooks >= 2;
+    });
+  }
 
   async function publish(payload: TestPayload, type = EVENT): Promise<{ id: string; occurredAt: Date }> {
     const dataSource = app.get<DataSource>(getDataSourceToken('users'));
@@ -163,14 +178,14 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
       await job.remove();
       expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1 AND published_at IS NOT NULL', [id])).toHaveLength(1);
       await queue.resume();
-      await sleep(300);
+      await settled();
       expect(RecordingHandler.calls.get('lost')).toBeUndefined();
 
       const result = await ops.replayOutbox({ module: 'users', since: occurredAt, type: EVENT });
       expect(result.total).toBe(1);
       await eventually(async () => RecordingHandler.successes.get('lost') === 1);
       expect(await inboxRows(id)).toHaveLength(1);
-      await sleep(300);
+      await settled();
       expect(RecordingHandler.calls.get('lost')).toBe(1);
     } finally {
       await queue.resume();
@@ -196,7 +211,7 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
     await eventually(async () => timesCompleted(atSince) === 2);
     await ops.replayOutbox({ module: 'users', since: until, type: OTHER }); // nothing of OTHER from 02:00 on: a no-op
 
-    await sleep(500);
+    await settled();
     expect(RecordingHandler.calls.get('window-at-since')).toBe(1);
     expect(RecordingHandler.calls.get('window-other-type')).toBe(1);
     expect(RecordingHandler.calls.get('window-before')).toBeUndefined();
@@ -252,14 +267,14 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
     // A replay of the outbox does not reach it: Bull ignores a job id still in the failed set.
     await ops.replayOutbox({ module: 'users', since: new Date(shown.envelope.occurredAt), type: EVENT });
     await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE id = $1 AND published_at IS NOT NULL', [id])).length === 1);
-    await sleep(300);
+    await settled();
     expect(RecordingHandler.calls.get('dead-then-fixed')).toBe(MAX_ATTEMPTS);
 
     RecordingHandler.fixed.add('dead-then-fixed');
     expect(await ops.replayDeadLetter(id)).toEqual([{ module: 'orders', eventId: id, eventType: EVENT }]);
     expect(await deadLetterRows(id)).toHaveLength(0);
     await eventually(async () => RecordingHandler.successes.get('dead-then-fixed') === 1);
-    await sleep(300);
+    await settled();
     expect(RecordingHandler.calls.get('dead-then-fixed')).toBe(MAX_ATTEMPTS + 1);
     expect(await inboxRows(id)).toHaveLength(1);
     expect(await inbox().getJob(id)).toBeNull();
@@ -296,7 +311,7 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
     expect(result.done.map((d) => d.eventId).sort()).toEqual([a, b].sort());
     expect(result.failed).toEqual([]);
     expect(await ops.deadLetterGroups()).toEqual([]);
-    await sleep(300);
+    await settled();
     expect(RecordingHandler.successes.get('discarded')).toBeUndefined();
   });
 
@@ -422,7 +437,7 @@ describe('Operator CLI events:* (the built process, real module manifests)', () 
     const missing = await cli('events:dead-letters', 'replay', discarded.id);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`no dead letter with event id ${discarded.id} in any module (${MODULES})`);
-    await sleep(300);
+    await eventsSettled(api.app, db);
     expect(await welcomes(replayed.payload.userId)).toHaveLength(1);
     expect(await welcomes(discarded.payload.userId)).toHaveLength(0);
   });

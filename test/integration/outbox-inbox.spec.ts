@@ -20,6 +20,7 @@ import {
 } from '@app/platform';
 import { ordersDatabase } from '@app/orders';
 import { usersDatabase } from '@app/users';
+import { unfinishedJobs } from '../support/settled';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, testConfig } from '../support/test-env';
 
 const EVENT = 'users.test-happened.v1';
@@ -155,8 +156,9 @@ describe('Outbox → relay → inbox backbone', () => {
     expect(RecordingHandler.calls.get('doomed')).toBe(4);
     expect(await inboxRows(id)).toHaveLength(0);
     const job = await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id);
+    // Failed with every attempt used: Bull schedules no further one, so 4 calls is final.
     expect(await job?.getState()).toBe('failed');
-    await new Promise((r) => setTimeout(r, 300));
+    expect(job?.attemptsMade).toBe(4);
     expect(RecordingHandler.calls.get('doomed')).toBe(4);
   });
 
@@ -196,7 +198,9 @@ describe('Outbox → relay → inbox backbone', () => {
     );
     await eventually(() => Promise.resolve(keys.every((key) => RecordingHandler.successes.get(key) === 1)), 20_000);
     await Promise.all(contexts.map((c) => c.get(MessagingRegistry).drainAll()));
-    await new Promise((r) => setTimeout(r, 300));
+    // Both instances share the queue: once nothing is waiting, active or delayed, no
+    // redelivery can still come.
+    await eventually(async () => Object.keys(await unfinishedJobs(app, inboxQueueName('orders'))).length === 0);
     expect(keys.filter((key) => RecordingHandler.calls.get(key) !== 1)).toEqual([]);
     expect(await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL AND event_type = $1', [EVENT])).toHaveLength(0);
   });
