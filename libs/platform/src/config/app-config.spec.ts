@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(config.databases.shipping.poolMax).toBe(10);
   });
 
+  it('gives every module the global pool and timeouts unless a module overrides them', () => {
+    const config = loadConfig({ DB_POOL_MAX: '4', DB_STATEMENT_TIMEOUT_MS: '300', DB_CONNECT_TIMEOUT_MS: '700', SHIPPING_DB_POOL_MAX: '9' });
+    expect(config.databases.catalog).toMatchObject({ poolMax: 4, statementTimeoutMs: 300, connectTimeoutMs: 700 });
+    expect(config.databases.shipping).toMatchObject({ poolMax: 9, statementTimeoutMs: 300 });
+  });
+
   it.each([
     [{ PORT: '70000' }, 'PORT must be <= 65535 (got "70000")'],
     [{ DB_POOL_MAX: 'many' }, 'DB_POOL_MAX must be integer (got "many")'],

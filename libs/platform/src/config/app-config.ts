@@ -70,11 +70,14 @@ export const EnvSchema = Type.Object({
 export type Env = Static<typeof EnvSchema>;
 
 /** Per-module overrides (`<MODULE>_DB_POOL_MAX`, `<MODULE>_DATABASE_URL`, ...). */
+// No defaults here: Ajv fills defaults in, and an override that is always present would
+// hide the global value (DB_STATEMENT_TIMEOUT_MS=300 used to reach no module at all).
+const Bounded = (min: number, max: number) => Type.Optional(Type.Integer({ minimum: min, maximum: max }));
 const ModuleOverrideSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
-  DB_POOL_MAX: Type.Optional(Int(10, 1, 500)),
-  DB_CONNECT_TIMEOUT_MS: Type.Optional(Int(2000, 100, 60000)),
-  DB_STATEMENT_TIMEOUT_MS: Type.Optional(Int(2000, 100, 600000)),
+  DB_POOL_MAX: Bounded(1, 500),
+  DB_CONNECT_TIMEOUT_MS: Bounded(100, 60000),
+  DB_STATEMENT_TIMEOUT_MS: Bounded(100, 600000),
 });
 
 export interface ModuleDatabaseConfig {
