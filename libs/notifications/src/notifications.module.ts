@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { moduleDatabaseImports, moduleMessagingProviders } from '@app/platform';
 import { DeliveryDispatcher } from './application/delivery-dispatcher';
+import { ErasurePurge } from './application/erasure-purge';
 import { LiveNotifications } from './application/live-notifications';
 import { NotificationWriter } from './application/notification-writer';
 import { NotificationsService } from './application/notifications.service';
@@ -30,6 +31,7 @@ import { notificationsManifest } from './module.manifest';
     EmailSender,
     WebhookSender,
     RetentionJob,
+    ErasurePurge,
     NotificationsWorkers,
     ...moduleMessagingProviders({
       manifest: notificationsManifest,

@@ -34,6 +34,7 @@ export * from './logging/request-context';
 export * from './messaging/claim-enqueue-mark';
 export * from './messaging/drain-loop';
 export * from './messaging/event-operations';
+export * from './messaging/event-path-erasure';
 export * from './messaging/inbox.consumer';
 export * from './metrics/metrics.service';
 export * from './messaging/integration-event';

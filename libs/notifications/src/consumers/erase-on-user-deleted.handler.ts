@@ -1,28 +1,70 @@
-import { Injectable } from '@nestjs/common';
-import { afterCommit, type InboxEventHandler, type IntegrationEvent } from '@app/platform';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  afterCommit,
+  eraseFromEventPath,
+  inboxQueueName,
+  QueueFactory,
+  ROOT_LOGGER,
+  type InboxEventHandler,
+  type IntegrationEvent,
+} from '@app/platform';
 import { UserEvents, type UserDeletedV1 } from '@app/users/contracts';
 import type { EntityManager } from 'typeorm';
+import type { Logger } from 'pino';
+import { ERASURE_BATCH_SIZE, ErasurePurge } from '../application/erasure-purge';
 import { LiveNotifications } from '../application/live-notifications';
+import { notificationsManifest } from '../module.manifest';
 
 /**
  * `users.user-deleted.v1` → the user's notifications, deliveries, preferences (webhook URL
  * and secret) and address are erased, and a tombstone keeps events that arrive late (an
- * order cancelled because of the erasure, a delayed welcome) from creating new rows.
- * Delivery jobs already queued find no row and end without sending.
+ * order cancelled because of the erasure, a delayed welcome, an `events:replay`) from
+ * creating new rows. Delivery jobs already queued find no row and end without sending.
+ *
+ * What is kept about a user here is one `recipients` row (email and name as of the
+ * registration; a rename in the users module is not copied here, so there is no older
+ * copy) and the names in notification texts: both go. The event path goes too: dead
+ * letters and failed, delayed or waiting inbox jobs about the user (they hold whole
+ * envelopes, a welcome's email and name included).
+ *
+ * Large erasures run in batches (ErasurePurge): this transaction, which also records the
+ * inbox row, writes the tombstone, deletes the address, the preferences and the first
+ * ERASURE_BATCH_SIZE notifications; after the commit the rest go batch by batch, each its
+ * own short statement, and the retention job's sweep finishes a purge a crash interrupted.
+ * One transaction for everything would hold the inbox job, row locks and the vacuum
+ * horizon for as long as 100 000 deletes take, and a failure would start it all over.
  */
 @Injectable()
 export class EraseOnUserDeletedHandler implements InboxEventHandler<UserDeletedV1> {
   readonly eventTypes = [UserEvents.deleted];
 
-  constructor(private readonly live: LiveNotifications) {}
+  constructor(
+    private readonly live: LiveNotifications,
+    private readonly purge: ErasurePurge,
+    private readonly queues: QueueFactory,
+    @Inject(ROOT_LOGGER) private readonly logger: Logger,
+  ) {}
 
   async handle(event: IntegrationEvent<UserDeletedV1>, manager: EntityManager): Promise<void> {
     const { userId } = event.payload;
     await manager.query('INSERT INTO notifications.erased_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING', [userId]);
-    await manager.query('DELETE FROM notifications.deliveries WHERE user_id = $1', [userId]);
-    await manager.query('DELETE FROM notifications.notifications WHERE user_id = $1', [userId]);
-    await manager.query('DELETE FROM notifications.preferences WHERE user_id = $1', [userId]);
-    await manager.query('DELETE FROM notifications.recipients WHERE user_id = $1', [userId]);
-    afterCommit(manager, () => this.live.publishErased(userId));
+    const first = await this.purge.deleteBatch(manager, userId);
+    await eraseFromEventPath(manager, {
+      schema: notificationsManifest.schema,
+      queue: this.queues.get(inboxQueueName('notifications')),
+      payloadField: 'userId',
+      value: userId,
+      exceptEventId: event.id,
+      logger: this.logger,
+    });
+    afterCommit(manager, () => {
+      this.live.publishErased(userId);
+      // A full first batch: more may be left. Each further batch is its own statement.
+      if (first >= ERASURE_BATCH_SIZE) {
+        this.purge.purgeUser(userId).catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'erasure purge interrupted; the retention sweep finishes it'),
+        );
+      }
+    });
   }
 }

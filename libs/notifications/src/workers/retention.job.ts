@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { APP_CONFIG, ROOT_LOGGER, type AppConfig } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
+import { ErasurePurge } from '../application/erasure-purge';
 import { notificationsSettings } from '../notifications.settings';
 
 /** A run stops after this long; the next repeat continues where it left off. */
@@ -21,7 +22,8 @@ export interface RetentionResult {
  * short statement and transaction over rows picked with `FOR UPDATE SKIP LOCKED`, so the
  * job never holds locks for long and never waits on a row a request is updating. Run as a
  * repeatable job on `notifications.retention`: one instance per interval, whichever
- * takes it. Erasure tombstones older than the same period go too.
+ * takes it. Each run also finishes erasures that are still under way (ErasurePurge.sweep);
+ * erasure tombstones older than the same period go then.
  */
 @Injectable()
 export class RetentionJob {
@@ -29,6 +31,7 @@ export class RetentionJob {
     @InjectDataSource('notifications') private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
+    private readonly erasure: ErasurePurge,
   ) {}
 
   async run(): Promise<RetentionResult> {
@@ -56,6 +59,10 @@ export class RetentionJob {
       // Let replicas, vacuum and other writers breathe between batches.
       await sleep(5);
     }
+    // Before tombstones expire: finish erasures a crash interrupted, and remove what a handler
+    // that raced an erasure wrote after it (application/erasure-purge.ts).
+    const erasedUsersPurged = await this.erasure.sweep();
+    if (erasedUsersPurged > 0) this.logger.info({ erasedUsersPurged }, 'erasure sweep finished interrupted erasures');
     const [{ count: tombstonesDeleted }] = await this.dataSource.query<{ count: number }[]>(
       `WITH gone AS (DELETE FROM notifications.erased_users WHERE erased_at < now() - make_interval(days => $1) RETURNING 1)
        SELECT count(*)::int AS count FROM gone`,

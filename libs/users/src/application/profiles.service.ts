@@ -57,7 +57,8 @@ export class ProfilesService implements UsersFacade {
 
   /**
    * Erasure: the row (email, name, hash), its sessions and refresh tokens go; the event
-   * tells other modules to erase their personal data; every session is revoked.
+   * tells other modules to erase their personal data; every session is revoked; the
+   * cached public profile is dropped.
    */
   async erase(userId: string): Promise<void> {
     const sessionIds = await this.dataSource.transaction(async (manager) => {
@@ -65,12 +66,37 @@ export class ProfilesService implements UsersFacade {
       // A CTE makes the driver return plain rows for a data-modifying statement.
       const deleted = await manager.query<unknown[]>('WITH d AS (DELETE FROM users.users WHERE id = $1 RETURNING id) SELECT id FROM d', [userId]);
       if (deleted.length === 0) throw new UserNotFoundError();
+      // Published events stay in the outbox for OUTBOX_RETENTION so `events:replay` can send
+      // them again; users.user-registered.v1 carries the email and the name. A replay must
+      // not resurrect an erased user's personal data (GDPR art. 17), nor keep it for a week
+      // after the erasure, so the user's published events go now. Unpublished ones (the
+      // session-revoked events just written, a registration the relay has not sent yet)
+      // still flow: every consumer erases what they carry when users.user-deleted.v1,
+      // written after them, arrives. The deletion event itself is kept: replaying it is
+      // what makes a consumer that lost it erase.
+      await manager.query(
+        `DELETE FROM users.outbox
+          WHERE payload->>'userId' = $1 AND published_at IS NOT NULL AND event_type <> $2`,
+        [userId, UserEvents.deleted],
+      );
       const payload: UserDeletedV1 = { userId, deletedAt: new Date().toISOString() };
       await this.outbox.publish(manager, [{ type: UserEvents.deleted, payload }]);
       return ended;
     });
-    await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
+    await this.dropCachedProfile(userId);
     await Promise.all(sessionIds.map((id) => this.sessions.revokeEverywhere(id)));
+  }
+
+  /**
+   * After the commit, and once more a little later: a read that missed the cache just
+   * before the commit may still write the old profile back after the first deletion
+   * (cache-aside's stale fill). Its load ran under the statement timeout and its write
+   * under the Redis timeout, so the second deletion comes after any such write.
+   */
+  private async dropCachedProfile(userId: string): Promise<void> {
+    await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
+    const lateFillMs = this.config.databases.users.statementTimeoutMs + this.config.env.REDIS_REQUEST_TIMEOUT_MS;
+    setTimeout(() => void this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId), lateFillMs).unref();
   }
 
   async promote(email: string): Promise<UserSummary> {
