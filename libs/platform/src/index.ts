@@ -24,6 +24,7 @@ export * from './http/event-stream';
 export * from './http/http-app';
 export * from './http/keyset-cursor';
 export * from './http/problem-details.filter';
+export * from './http/client-address';
 export * from './http/global-throttler.guard';
 export * from './http/redis-throttler.storage';
 export * from './http/schema-validation';

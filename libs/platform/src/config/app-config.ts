@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import Ajv from 'ajv';
 import type { ModuleManifest } from '../messaging/module-manifest';
@@ -60,6 +61,13 @@ export const EnvSchema = Type.Object({
   JWT_ISSUER: Type.String({ minLength: 1, default: 'mm-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'mm-clients' }),
   ACCESS_TOKEN_TTL_S: Int(900, 30, 86400),
+  /**
+   * Which peers may name the client's address in X-Forwarded-For (the key of the global
+   * rate limit and of the failed-login limit per address): `false` (none: the socket's
+   * peer is the client), a hop count (`1`: one proxy such as nginx in front), or a
+   * comma-separated list of proxy addresses and CIDRs. See trustProxyOption.
+   */
+  TRUST_PROXY: Type.String({ default: 'false', minLength: 1 }),
   /** Global limit per client address (or per user when signed in), shared by all instances. */
   RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
   /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
@@ -119,6 +127,72 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Names proxy-addr (Fastify's trustProxy) understands in a list. */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY → Fastify's `trustProxy` option. `false`/`0`: X-Forwarded-For is ignored.
+ * `N`: the N proxies nearest to the server are trusted, so the client is the N-th entry
+ * from the right of X-Forwarded-For (`1` behind one nginx that sets the header). A list
+ * (`10.0.0.0/8, 192.168.1.7, fd00::/8`, or `loopback`/`linklocal`/`uniquelocal`): hops
+ * from those addresses are skipped, and the first untrusted one is the client. `true`
+ * (trust any chain) is refused: it lets every client choose its own address.
+ */
+export function trustProxyOption(value: string): false | number | string[] {
+  const text = value.trim().toLowerCase();
+  if (text === 'false' || text === '0') return false;
+  if (/^[0-9]+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > 32) throw new ConfigError('Invalid configuration: TRUST_PROXY must be at most 32 hops');
+    return hops;
+  }
+  const entries = text.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const bad = entries.find((entry) => !isProxyAddress(entry));
+  if (text === 'true' || entries.length === 0 || bad !== undefined) {
+    throw new ConfigError(
+      'Invalid configuration: TRUST_PROXY must be false, a hop count or a comma-separated list of proxy addresses/CIDRs' +
+        (text === 'true' ? ' (true would let any client choose its own address)' : bad !== undefined ? ` (not an address or CIDR: ${JSON.stringify(bad)})` : ''),
+    );
+  }
+  return entries;
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (NAMED_RANGES.has(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/** Variables whose value never appears in an error message. */
+const SECRET_VARIABLE = /(SECRET|PASSWORD|PASSPHRASE|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIALS?)$/;
+
+/**
+ * How a rejected value may be quoted in a configuration error: never for a secret-like
+ * variable, and URLs (any value with `scheme://`) lose the password part of their
+ * credentials (`postgres://admin:***@db/app`). Config errors go to stderr and log
+ * collectors, where secrets must not end up.
+ */
+export function describeRejectedValue(variable: string, value: unknown): string {
+  if (SECRET_VARIABLE.test(variable.toUpperCase())) return 'value not shown';
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return `got ${JSON.stringify(redactUrlCredentials(text))}`;
+}
+
+/** `scheme://user:password@host…` → `scheme://user:***@host…`; a bare `scheme://token@` → `***@`. */
+export function redactUrlCredentials(text: string): string {
+  const start = text.indexOf('//');
+  if (start === -1) return text;
+  const at = text.lastIndexOf('@');
+  if (at <= start) return text;
+  const userinfo = text.slice(start + 2, at);
+  const colon = userinfo.indexOf(':');
+  const redacted = colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`;
+  return `${text.slice(0, start + 2)}${redacted}${text.slice(at)}`;
+}
+
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false });
 
 function validate<T extends TSchema>(schema: T, input: Record<string, unknown>, prefix = ''): Static<T> {
@@ -133,7 +207,7 @@ function validate<T extends TSchema>(schema: T, input: Record<string, unknown>, 
     const got = original[variable];
     throw new ConfigError(
       `Invalid configuration: ${prefix}${variable} ${err.message}` +
-        (got === undefined ? '' : ` (got ${JSON.stringify(got)})`),
+        (got === undefined ? '' : ` (${describeRejectedValue(`${prefix}${variable}`, got)})`),
     );
   }
   return input as Static<T>;
@@ -164,6 +238,7 @@ function urlForRole(adminUrl: string, role: string, password: string): string {
  */
 export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[]): AppConfig {
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
+  trustProxyOption(parsed.TRUST_PROXY); // refuses a malformed list at boot, naming the variable
   if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
   }

@@ -108,8 +108,9 @@ function readCookie(header: string | undefined, name: string): string | undefine
 }
 
 function cookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
-  // Secure whenever the admin reached us over https (trustProxy: X-Forwarded-Proto counts);
-  // a plain-http port-forward to localhost would otherwise never get the cookie back.
+  // Secure whenever the admin reached us over https (X-Forwarded-Proto counts only from a
+  // proxy TRUST_PROXY trusts); a plain-http port-forward to localhost would otherwise
+  // never get the cookie back.
   const secure = request.protocol === 'https' ? '; Secure' : '';
   return `${BULL_BOARD_COOKIE}=${value}; Path=${BULL_BOARD_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`;
 }

@@ -1,15 +1,21 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { ThrottlerGuard } from '@nestjs/throttler';
+import { clientAddressKey } from './client-address';
 
 /**
  * @nestjs/throttler's guard, configured once for one global limit per client: it
  * resolves route metadata (skip, per-route limits) on every request through six
  * reflector lookups and awaits; here that is read once per handler, and per-request
- * work is the counter round trip (RedisThrottlerStorage) and the headers.
+ * work is the counter round trip (RedisThrottlerStorage) and the headers. The client is
+ * `request.ip` (X-Forwarded-For only as far as TRUST_PROXY allows), IPv6 per /64.
  */
 @Injectable()
 export class GlobalThrottlerGuard extends ThrottlerGuard {
   private readonly skipByHandler = new WeakMap<object, boolean>();
+
+  protected override getTracker(request: Record<string, unknown>): Promise<string> {
+    return Promise.resolve(clientAddressKey(typeof request.ip === 'string' ? request.ip : undefined));
+  }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const handler = context.getHandler();

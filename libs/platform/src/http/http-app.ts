@@ -1,34 +1,183 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import type { AppConfig } from '../config/app-config';
+import { trustProxyOption, type AppConfig } from '../config/app-config';
+import {
+  frameworkErrorProblem,
+  FrameworkRequestError,
+  internalErrorProblem,
+  PROBLEM_CONTENT_TYPE,
+  problemTitle,
+  problemTypeFor,
+  sendProblem,
+} from './problem-details.filter';
 import { mountBullBoard } from './bull-board';
 import { RequestContextStore } from '../logging/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * Nest's Fastify adapter with every answer Fastify gives by itself turned into
+ * problem+json: Nest's error handler sees Fastify's own error codes (it would keep only
+ * the status and Fastify's wording), and a path that exists under other methods answers
+ * 405 with `Allow` instead of Nest's 404.
+ */
+class ProblemFastifyAdapter extends FastifyAdapter {
+  /** Every registered route (pattern → methods), for 405 and its `Allow` header. */
+  private readonly routes: { pattern: RegExp; methods: Set<string> }[] = [];
+
+  constructor(options: FastifyServerOptions) {
+    super(options);
+    this.getInstance().addHook('onRoute', (route) => {
+      const methods = new Set((Array.isArray(route.method) ? route.method : [route.method]).map((m) => m.toUpperCase()));
+      if (methods.has('GET')) methods.add('HEAD'); // exposeHeadRoutes
+      this.routes.push({ pattern: routePattern(route.url ?? route.path), methods });
+    });
+  }
+
+  /**
+   * JSON bodies only: Nest also registers a form (urlencoded) parser, which would let a
+   * cross-site form post reach JSON routes without a preflight. (The queue board's login
+   * form registers its own parser in its own scope.)
+   */
+  override registerParserMiddleware(prefix?: string, rawBody?: boolean): void {
+    super.registerParserMiddleware(prefix, rawBody);
+    const instance = this.getInstance();
+    if (instance.hasContentTypeParser(FORM)) instance.removeContentTypeParser(FORM);
+  }
+
+  override setErrorHandler(handler: Parameters<FastifyAdapter['setErrorHandler']>[0]) {
+    const wrapped = function (this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+      const status = error?.statusCode;
+      const passOn =
+        typeof error?.code === 'string' && error.code.startsWith('FST_') && typeof status === 'number' && status >= 400 && status < 500
+          ? new FrameworkRequestError(error.code, status, error.message)
+          : error;
+      return (handler as (this: FastifyInstance, e: unknown, q: FastifyRequest, r: FastifyReply) => unknown).call(this, passOn, request, reply);
+    };
+    return super.setErrorHandler(wrapped as Parameters<FastifyAdapter['setErrorHandler']>[0]);
+  }
+
+  override setNotFoundHandler(handler: Parameters<FastifyAdapter['setNotFoundHandler']>[0]) {
+    const allowedMethods = (path: string, method: string): string[] => {
+      const allowed = new Set<string>();
+      for (const route of this.routes) if (route.pattern.test(path)) for (const m of route.methods) allowed.add(m);
+      allowed.delete(method.toUpperCase());
+      return [...allowed].sort();
+    };
+    return super.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+      const path = request.url.split('?')[0];
+      const allow = allowedMethods(path, request.method);
+      if (allow.length === 0) return (handler as (q: FastifyRequest, r: FastifyReply) => unknown)(request, reply);
+      void reply.header('allow', allow.join(', '));
+      sendProblem(reply, {
+        type: 'about:blank',
+        title: problemTitle(405),
+        status: 405,
+        detail: `${request.method} is not allowed on ${path}; see the Allow header.`,
+        instance: path,
+      });
+      return reply;
+    });
+  }
+}
+
+/** `/v1/orders/:id/confirm` → a RegExp for concrete paths (`:param` one segment, `*` the rest). */
+function routePattern(url: string): RegExp {
+  let source = '';
+  for (let i = 0; i < url.length; i++) {
+    const c = url[i];
+    if (c === ':' && url[i + 1] === ':') {
+      source += ':';
+      i++;
+    } else if (c === ':') {
+      // A parameter: its name, then an optional (regex); both match one segment here.
+      while (i + 1 < url.length && /[A-Za-z0-9_]/.test(url[i + 1])) i++;
+      if (url[i + 1] === '(') {
+        let depth = 0;
+        do {
+          i++;
+          if (url[i] === '(') depth++;
+          else if (url[i] === ')') depth--;
+        } while (i < url.length && depth > 0);
+      }
+      source += '[^/]+';
+    } else if (c === '*') {
+      source += '.*';
+    } else {
+      source += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/**
+ * A request Node's HTTP parser refused (a malformed header or Content-Length, headers too
+ * large, a timeout): no Fastify request exists, so the answer is written on the socket,
+ * still as problem+json with a (new) request id.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'REQUEST.TIMEOUT', 'The request was not received in time.']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'REQUEST.HEADERS_TOO_LARGE', 'The request headers exceed the size limit.']
+        : error.code === 'HPE_INVALID_CONTENT_LENGTH' || error.code === 'HPE_UNEXPECTED_CONTENT_LENGTH'
+          ? [400, 'REQUEST.INVALID_CONTENT_LENGTH', 'The Content-Length header is malformed.']
+          : [400, 'REQUEST.MALFORMED', 'The request is not valid HTTP/1.1.'];
+  const body = JSON.stringify({ type: problemTypeFor(code), title: problemTitle(status), status, detail, code });
+  // A response already under way on this connection cannot be followed by another.
+  const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !current?.headersSent) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+  }
+}
 
 /**
  * Fastify rather than Express: a faster router and JSON path, which the benchmark's
  * "within 0.9x of plain Fastify" goal needs. Request ids: the client's `X-Request-Id`
- * when it is a safe token, a UUID otherwise.
+ * when it is a safe token, a UUID otherwise. `request.ip` honours X-Forwarded-For only as
+ * far as TRUST_PROXY says (off by default: otherwise any client picks its own address
+ * for the rate limits). Every answer is problem+json with X-Request-Id, also the ones
+ * Fastify and Node give before a route runs (router, parser, protocol errors).
  */
 export function createHttpAdapter(config: AppConfig): FastifyAdapter {
-  return new FastifyAdapter({
+  const adapter = new ProblemFastifyAdapter({
     bodyLimit: config.env.BODY_LIMIT_BYTES,
     logger: false,
-    trustProxy: true,
+    trustProxy: trustProxyOption(config.env.TRUST_PROXY),
     requestIdHeader: false,
     genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
       const header = request.headers['x-request-id'];
       return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
     },
+    // Routing errors (a path segment over maxParamLength, a bad URL) skip every hook.
+    frameworkErrors: (error, request, reply) => {
+      const instance = request.url?.split('?')[0];
+      void reply.header('x-request-id', request.id);
+      sendProblem(reply as FastifyReply, frameworkErrorProblem(error, instance) ?? internalErrorProblem(instance));
+    },
+    clientErrorHandler: answerClientError,
     // Lets SIGTERM finish in-flight requests while idle keep-alive sockets close at once.
     forceCloseConnections: 'idle',
   });
+  // Bodies are JSON (415 otherwise); Fastify's text/plain parser would let a plain string
+  // reach validation, and text/plain is what a cross-site form can send without a preflight.
+  adapter.getInstance().removeContentTypeParser('text/plain');
+  return adapter;
 }
 
 /** Hooks, docs, the queue board and limits shared by every application that serves HTTP. */

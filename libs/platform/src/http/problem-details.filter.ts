@@ -34,13 +34,23 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
   409: 'Conflict',
+  408: 'Request Timeout',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+/** The reason phrase of a status, as problem titles use it. */
+export function problemTitle(status: number): string {
+  return TITLES[status] ?? 'Error';
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
 /** `ORDER.INSUFFICIENT_STOCK` → `/problems/order/insufficient-stock`. */
 export function problemTypeFor(code: string): string {
@@ -63,18 +73,72 @@ export function domainErrorProblem(error: KindedDomainError, instance?: string):
   };
 }
 
-/** Errors Fastify raises before a handler runs (body parsing, limits), mapped to safe text. */
+/** Errors Fastify raises before a handler runs (routing, body parsing, limits), mapped to safe text. */
 const FASTIFY_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'REQUEST.BODY_TOO_LARGE', detail: 'The request body exceeds the size limit.' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'REQUEST.UNSUPPORTED_MEDIA_TYPE', detail: 'Send the body as application/json.' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 415, code: 'REQUEST.UNSUPPORTED_MEDIA_TYPE', detail: 'Send the body as application/json.' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'REQUEST.INVALID_CONTENT_LENGTH', detail: 'The Content-Length header does not match the body.' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'REQUEST.EMPTY_BODY', detail: 'The JSON body is empty.' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'REQUEST.MALFORMED_JSON', detail: 'The body is not valid JSON.' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'REQUEST.URI_TOO_LONG', detail: 'A path segment exceeds the length limit.' },
+  FST_ERR_BAD_URL: { status: 400, code: 'REQUEST.BAD_URL', detail: 'The request path is not a valid URL.' },
 };
 
 interface FastifyLikeError {
   code?: string;
   statusCode?: number;
+}
+
+/**
+ * A client error Fastify raised (routing, body parsing), carried past Nest's own mapping
+ * (which keeps only the status and Fastify's wording) so the filter sees Fastify's code.
+ * Its name is not `FastifyError`, so Nest passes it to the filter unchanged.
+ */
+export class FrameworkRequestError extends Error {
+  override name = 'FrameworkRequestError';
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The problem document of an error Fastify raised, or undefined when it is not a client
+ * error (a 5xx stays an unexpected error: logged, answered with a bare 500).
+ */
+export function frameworkErrorProblem(error: unknown, instance?: string): ProblemDetails | undefined {
+  const { code, statusCode } = (error ?? {}) as FastifyLikeError;
+  if (typeof code !== 'string' || !code.startsWith('FST_')) return undefined;
+  const known = FASTIFY_ERRORS[code];
+  if (known) {
+    return { type: problemTypeFor(known.code), title: problemTitle(known.status), status: known.status, detail: known.detail, instance, code: known.code };
+  }
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return { type: 'about:blank', title: TITLES[statusCode] ?? 'Bad Request', status: statusCode, detail: 'The request could not be processed.', instance };
+  }
+  return undefined;
+}
+
+/** The generic 500: details stay in the log, under the request id the client can quote. */
+export function internalErrorProblem(instance?: string): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: TITLES[HttpStatus.INTERNAL_SERVER_ERROR],
+    status: 500,
+    detail: 'An unexpected error occurred. Quote the X-Request-Id header when reporting it.',
+    instance,
+  };
+}
+
+/** Writes a problem document (and the headers its status calls for) on a Fastify reply. */
+export function sendProblem(reply: FastifyReply, problem: ProblemDetails, retryAfterSeconds?: number): void {
+  if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
+  if (problem.status === 429 && typeof retryAfterSeconds === 'number') void reply.header('retry-after', String(retryAfterSeconds));
+  void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
 /**
@@ -94,13 +158,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
     if (reply.sent) return;
-    if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
-    const retryAfter = (exception as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-    if (problem.status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
-    void reply
-      .status(problem.status)
-      .header('content-type', 'application/problem+json; charset=utf-8')
-      .send(JSON.stringify(problem));
+    const retryAfter = (exception as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+    sendProblem(reply, problem, typeof retryAfter === 'number' ? retryAfter : undefined);
   }
 
   private toProblem(exception: unknown, request: FastifyRequest): ProblemDetails {
@@ -117,17 +176,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       };
     }
     if (exception instanceof KindedDomainError) return domainErrorProblem(exception, instance);
-    const fastifyError = exception as FastifyLikeError;
-    if (typeof fastifyError?.code === 'string' && fastifyError.code.startsWith('FST_')) {
-      const known = FASTIFY_ERRORS[fastifyError.code];
-      if (known) {
-        return { type: problemTypeFor(known.code), title: TITLES[known.status], status: known.status, detail: known.detail, instance, code: known.code };
-      }
-      const status = fastifyError.statusCode && fastifyError.statusCode < 500 ? fastifyError.statusCode : 500;
-      if (status < 500) {
-        return { type: 'about:blank', title: TITLES[status] ?? 'Bad Request', status, detail: 'The request could not be processed.', instance };
-      }
-    }
+    const framework = frameworkErrorProblem(exception, instance);
+    if (framework) return framework;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       // Nest re-wraps some Fastify parser errors as HttpExceptions; keep their safe codes.
@@ -149,12 +199,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       }
     }
     this.logger.error({ err: exception, requestId: request.id, method: request.method, url: instance }, 'unhandled error while serving a request');
-    return {
-      type: 'about:blank',
-      title: TITLES[HttpStatus.INTERNAL_SERVER_ERROR],
-      status: 500,
-      detail: 'An unexpected error occurred. Quote the X-Request-Id header when reporting it.',
-      instance,
-    };
+    return internalErrorProblem(instance);
   }
 }

@@ -1,10 +1,76 @@
 import type { LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { RequestContextStore } from './request-context';
 
-/** One pino root logger per process; JSON lines on stdout. */
-export function createRootLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+/**
+ * Members of an error object that carry data rather than a description of the fault:
+ * TypeORM's `parameters` (the values bound to the failed query: emails, password hashes,
+ * webhook secrets), Postgres' `detail` (`Key (email)=(…)`, `Failing row contains (…)`),
+ * and the arguments of a failed Redis command (keys and values). They never reach a log
+ * line; the SQL text (`query`, placeholders only), the SQLSTATE `code`, the constraint,
+ * table and column, the message and the stack stay.
+ */
+const DATA_MEMBERS = new Set(['parameters', 'params', 'detail', 'args', 'argv', 'body', 'headers', 'config', 'password', 'secret', 'token']);
+
+/** pino's error serializer (message, stack, causes), minus the members that carry data. */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) return error;
+  const serialized = error instanceof Error ? pino.stdSerializers.err(error) : { ...(error as Record<string, unknown>) };
+  return scrub(serialized, 0);
+}
+
+function scrub(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > 4) return value;
+  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(value)) {
+    // Also drops `args` inside ioredis' `command: { name, args }`, keeping the name.
+    if (!DATA_MEMBERS.has(key)) out[key] = scrub(member, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * Paths censored in every log line: credentials and secrets under their usual names, at
+ * the top level and one level down (`req.headers.authorization`, `body.password`, …).
+ */
+const SECRET_NAMES = [
+  'password',
+  'newPassword',
+  'currentPassword',
+  'passwordHash',
+  'password_hash',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'secret',
+  'webhookSecret',
+  'webhook_secret',
+  'authorization',
+  'cookie',
+  'JWT_SECRET',
+  'DB_ROLE_PASSWORD',
+];
+export const REDACTED_PATHS = [
+  ...SECRET_NAMES.flatMap((name) => [name, `*.${name}`]),
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'request.headers.authorization',
+  'request.headers.cookie',
+  'headers["set-cookie"]',
+  '*.headers["set-cookie"]',
+  '*.headers.authorization',
+  '*.headers.cookie',
+];
+
+/**
+ * One pino root logger per process; JSON lines on stdout (or `destination`). Redaction
+ * is on by default: errors lose their data members (serializeError) and credential
+ * fields are censored (REDACTED_PATHS), so a failing query or a logged request cannot
+ * put passwords, hashes, emails bound to SQL, tokens or secrets in the logs.
+ */
+export function createRootLogger(level: string, base: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'api', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -14,8 +80,10 @@ export function createRootLogger(level: string, base: Record<string, unknown> = 
       const requestId = RequestContextStore.requestId();
       return requestId ? { requestId } : {};
     },
-    redact: { paths: ['password', '*.password', 'req.headers.authorization'], censor: '[redacted]' },
-  });
+    serializers: { err: serializeError, error: serializeError, reason: serializeError, cause: serializeError },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Routes Nest's own logging (bootstrap, exceptions) into the same pino stream. */

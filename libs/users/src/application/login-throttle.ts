@@ -1,15 +1,119 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { APP_CONFIG, REDIS_CLIENT, TooManyRequestsError, withTimeout, type AppConfig } from '@app/platform';
+import { APP_CONFIG, clientAddressKey, REDIS_CLIENT, TooManyRequestsError, type AppConfig } from '@app/platform';
 import { usersSettings } from '../users.settings';
 
 /**
- * Failed-login counters per account and per client address, in Redis so every instance
+ * Each counter is a hash: `f` failed attempts in the window, `p` attempts whose password
+ * is being verified right now. The window (key TTL) starts with the first attempt.
+ *
+ * RESERVE (before the password is verified): refuses when either counter has
+ * `f + p >= limit`, otherwise takes one `p` on both, in one step, so concurrent attempts
+ * cannot all pass a check made before any of them is counted. Returns 0 when reserved,
+ * else the milliseconds to report in Retry-After.
+ * KEYS: account, address. ARGV: account limit, address limit, window ms.
+ */
+const RESERVE = `
+local blocked = 0
+for i = 1, 2 do
+  local f = tonumber(redis.call('HGET', KEYS[i], 'f') or '0')
+  local p = tonumber(redis.call('HGET', KEYS[i], 'p') or '0')
+  if f + p >= tonumber(ARGV[i]) then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl < 0 then
+      redis.call('PEXPIRE', KEYS[i], ARGV[3])
+      ttl = tonumber(ARGV[3])
+    end
+    -- Full of failures: until the window ends. Full only because attempts are still
+    -- being verified: retry in a second (they may succeed and free their places).
+    local wait = ttl
+    if f < tonumber(ARGV[i]) then wait = math.min(ttl, 1000) end
+    if wait > blocked then blocked = wait end
+  end
+end
+if blocked > 0 then return blocked end
+for i = 1, 2 do
+  redis.call('HINCRBY', KEYS[i], 'p', 1)
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+end
+return 0`;
+
+/**
+ * SETTLE after the verify. ARGV: outcome (`failure`, `success`, `aborted`), `1` if a
+ * reservation was taken, window ms.
+ * failure: the reservation becomes a failure on both counters (a counter that expired
+ * meanwhile starts a new window with it).
+ * success: the reservation is released on both counters, and the account's failures are
+ * cleared (a user who mistyped can still sign in later); the address keeps its failures,
+ * and other attempts in flight keep their reservations.
+ * aborted (the check itself failed, e.g. the database): the reservation is released.
+ */
+const SETTLE = `
+for i = 1, 2 do
+  local exists = redis.call('EXISTS', KEYS[i]) == 1
+  if exists and ARGV[2] == '1' and tonumber(redis.call('HGET', KEYS[i], 'p') or '0') > 0 then
+    redis.call('HINCRBY', KEYS[i], 'p', -1)
+  end
+  if ARGV[1] == 'failure' then
+    redis.call('HINCRBY', KEYS[i], 'f', 1)
+    if not exists then redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+  end
+end
+if ARGV[1] == 'success' then redis.call('HDEL', KEYS[1], 'f') end
+for i = 1, 2 do
+  if tonumber(redis.call('HGET', KEYS[i], 'f') or '0') <= 0 and tonumber(redis.call('HGET', KEYS[i], 'p') or '0') <= 0 then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 0`;
+
+/**
+ * How long a reservation waits for a connected but slow Redis before failing open. Longer
+ * than REDIS_REQUEST_TIMEOUT_MS: giving up early would let a burst (or a load that slows
+ * the process) through unlimited, and a sign-in spends longer on its password hash anyway.
+ * A disconnected Redis still fails at once (the shared client queues nothing offline).
+ */
+const RESERVE_TIMEOUT_MS = 1000;
+
+/**
+ * `promise`, or a rejection after `ms`. When the timer fires, pending I/O gets one turn
+ * first: after the event loop was busy, timers run before the socket reads that already
+ * hold Redis' answer, and giving up then would throw a real answer away.
+ */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => setImmediate(() => reject(new Error(`login throttle: no answer within ${ms} ms`))), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** A sign-in attempt that passed the limits; settle it once its outcome is known. */
+export interface LoginAttempt {
+  readonly keys: [string, string];
+  /** False when Redis could not be asked (the throttle failed open). */
+  readonly reserved: boolean;
+}
+
+export type LoginOutcome = 'failure' | 'success' | 'aborted';
+
+/**
+ * Failed-login limits per account and per client address, in Redis so every instance
  * shares them. Policy: N failures within the window block further attempts until the
- * window ends (429 + Retry-After). Fails open when Redis cannot answer within
- * REDIS_REQUEST_TIMEOUT_MS: argon2id already makes guessing slow, and an outage of the
- * cache must not lock every user out.
+ * window ends (429 + Retry-After), even with the right password. An attempt reserves its
+ * place atomically before the password is verified, so at most N verifications run per
+ * account (and per address) however many requests arrive at once. Fails open when Redis
+ * is unreachable, or has not answered a reservation within RESERVE_TIMEOUT_MS: argon2id
+ * already makes guessing slow, and an outage of the cache must not lock every user out.
  */
 @Injectable()
 export class LoginThrottle {
@@ -21,47 +125,40 @@ export class LoginThrottle {
   private keys(email: string, ip: string): [string, string] {
     // Hash the email: counters must not put addresses in Redis in clear text.
     const account = createHash('sha256').update(email.trim().toLowerCase()).digest('base64url');
-    const prefix = `${this.config.env.REDIS_KEY_PREFIX}:users:login-failures`;
-    return [`${prefix}:account:${account}`, `${prefix}:ip:${ip}`];
+    // `attempts`, not the former `failures` string keys: a hash now, and a rolling deploy
+    // must not hit WRONGTYPE on counters an older instance wrote.
+    const prefix = `${this.config.env.REDIS_KEY_PREFIX}:users:login-attempts`;
+    return [`${prefix}:account:${account}`, `${prefix}:ip:${clientAddressKey(ip)}`];
   }
 
-  /** Throws 429 when either counter is over its limit. */
-  async assertAllowed(email: string, ip: string): Promise<void> {
-    const [account, address] = this.keys(email, ip);
-    let results: [Error | null, unknown][] | null;
+  /** Takes a place for one attempt, or throws 429 when either limit is reached. */
+  async reserve(email: string, ip: string): Promise<LoginAttempt> {
+    const keys = this.keys(email, ip);
+    const { LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S } = usersSettings(this.config);
+    let blockedForMs: number;
     try {
-      results = await withTimeout(
-        this.redis.multi().get(account).pttl(account).get(address).pttl(address).exec(),
-        this.config.env.REDIS_REQUEST_TIMEOUT_MS,
-        'login throttle',
+      blockedForMs = Number(
+        await within(
+          this.redis.eval(RESERVE, 2, ...keys, LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S * 1000),
+          Math.max(this.config.env.REDIS_REQUEST_TIMEOUT_MS, RESERVE_TIMEOUT_MS),
+        ),
       );
     } catch {
-      return;
+      return { keys, reserved: false };
     }
-    if (!results) return;
-    const [accountCount, accountTtl, addressCount, addressTtl] = results.map(([, value]) => Number(value ?? 0));
-    const { LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP } = usersSettings(this.config);
-    const blockedFor = Math.max(
-      accountCount >= LOGIN_MAX_FAILURES_PER_ACCOUNT ? accountTtl : 0,
-      addressCount >= LOGIN_MAX_FAILURES_PER_IP ? addressTtl : 0,
-    );
-    if (blockedFor > 0) {
-      throw new TooManyRequestsError(Math.ceil(blockedFor / 1000), 'AUTH.TOO_MANY_FAILED_LOGINS', 'Too many failed sign-in attempts; retry later.');
+    if (blockedForMs > 0) {
+      throw new TooManyRequestsError(Math.max(1, Math.ceil(blockedForMs / 1000)), 'AUTH.TOO_MANY_FAILED_LOGINS', 'Too many failed sign-in attempts; retry later.');
     }
+    return { keys, reserved: true };
   }
 
-  async recordFailure(email: string, ip: string): Promise<void> {
-    const window = usersSettings(this.config).LOGIN_FAILURE_WINDOW_S;
-    const [account, address] = this.keys(email, ip);
-    await withTimeout(
-      this.redis.multi().incr(account).expire(account, window, 'NX').incr(address).expire(address, window, 'NX').exec(),
+  /** Records the outcome of a reserved attempt (best effort: fails open like reserve). */
+  async settle(attempt: LoginAttempt, outcome: LoginOutcome): Promise<void> {
+    const window = usersSettings(this.config).LOGIN_FAILURE_WINDOW_S * 1000;
+    // Once sent, the script runs in Redis whether or not the answer is awaited in time.
+    await within(
+      this.redis.eval(SETTLE, 2, ...attempt.keys, outcome, attempt.reserved ? '1' : '0', window),
       this.config.env.REDIS_REQUEST_TIMEOUT_MS,
-      'login throttle',
     ).catch(() => undefined);
-  }
-
-  async recordSuccess(email: string, ip: string): Promise<void> {
-    const [account] = this.keys(email, ip);
-    await withTimeout(this.redis.del(account), this.config.env.REDIS_REQUEST_TIMEOUT_MS, 'login throttle').catch(() => undefined);
   }
 }

@@ -54,17 +54,26 @@ export class SessionsService implements SessionStatusSource {
   }
 
   async login(email: string, password: string, clientIp: string): Promise<TokenPair> {
-    await this.throttle.assertAllowed(email, clientIp);
-    const [user] = await this.dataSource.query<{ id: string; role: Role; password_hash: string }[]>(
-      'SELECT id, role, password_hash FROM users.users WHERE lower(email) = lower($1)',
-      [email.trim()],
-    );
-    const valid = await this.hasher.verify(user?.password_hash ?? (await this.decoyHash), password);
+    // The attempt is counted before the password is checked, so concurrent guesses cannot
+    // all pass the limit check; a right password then gives its place back.
+    const attempt = await this.throttle.reserve(email, clientIp);
+    let user: { id: string; role: Role; password_hash: string } | undefined;
+    let valid: boolean;
+    try {
+      [user] = await this.dataSource.query<{ id: string; role: Role; password_hash: string }[]>(
+        'SELECT id, role, password_hash FROM users.users WHERE lower(email) = lower($1)',
+        [email.trim()],
+      );
+      valid = await this.hasher.verify(user?.password_hash ?? (await this.decoyHash), password);
+    } catch (error) {
+      await this.throttle.settle(attempt, 'aborted');
+      throw error;
+    }
     if (!user || !valid) {
-      await this.throttle.recordFailure(email, clientIp);
+      await this.throttle.settle(attempt, 'failure');
       throw new InvalidCredentialsError();
     }
-    await this.throttle.recordSuccess(email, clientIp);
+    await this.throttle.settle(attempt, 'success');
     return this.dataSource.transaction(async (manager) => {
       const sessionId = randomUUID();
       await manager.query('INSERT INTO users.sessions (id, user_id) VALUES ($1, $2)', [sessionId, user.id]);
