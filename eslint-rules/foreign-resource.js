@@ -13,7 +13,7 @@
  * are resolved like queue names (eslint-rules/support/static-strings.js). Queues are the
  * queue-ownership rule's business.
  */
-const path = require('node:path');
+const { libOf, nameOf, EXEMPT_OPTION_SCHEMA } = require('./support/rule-context');
 const { possibleStrings, hasTypes } = require('./support/static-strings');
 
 /** Callee → index of its connection-name argument. */
@@ -26,31 +26,12 @@ const CONNECTION_ARGUMENT = {
   getRepositoryToken: 1,
 };
 
-function calleeName(callee) {
-  if (callee.type === 'Identifier') return callee.name;
-  if (callee.type === 'MemberExpression' && !callee.computed) return callee.property.name;
-  return undefined;
-}
-
-function libOf(context) {
-  const filename = context.filename ?? context.getFilename();
-  const cwd = context.cwd ?? context.getCwd();
-  const relative = (path.isAbsolute(filename) ? path.relative(cwd, filename) : filename).split(path.sep).join('/');
-  return /(?:^|\/)libs\/([^/]+)\/(?!.*\/libs\/)/.exec(relative)?.[1];
-}
-
 /** @type {import('eslint').Rule.RuleModule} */
 module.exports = {
   meta: {
     type: 'problem',
     docs: { description: "A domain module injects only its own data source, entity manager and repositories" },
-    schema: [
-      {
-        type: 'object',
-        properties: { exempt: { type: 'array', items: { type: 'string' }, uniqueItems: true } },
-        additionalProperties: false,
-      },
-    ],
+    schema: EXEMPT_OPTION_SCHEMA,
     messages: {
       foreign: '[boundary/foreign-resource] libs/{{module}} uses {{callee}}("{{name}}"): the connection of module "{{name}}" (a module uses only its own, "{{module}}")',
       unnamed: '[boundary/foreign-resource] libs/{{module}} uses {{callee}}() without a connection name: that is the default connection, no module\'s (name "{{module}}")',
@@ -65,7 +46,7 @@ module.exports = {
 
     return {
       CallExpression(node) {
-        const callee = calleeName(node.callee);
+        const callee = nameOf(node.callee);
         if (!Object.hasOwn(CONNECTION_ARGUMENT, callee ?? '')) return;
         const argument = node.arguments[CONNECTION_ARGUMENT[callee]];
         if (!argument) return context.report({ node, messageId: 'unnamed', data: { module, callee } });

@@ -18,7 +18,7 @@
  * Loaded with `eslint --rulesdir eslint-rules` (legacy eslintrc mode); options:
  * `{ exempt: ['platform'] }`, the libs whose files may touch any queue.
  */
-const path = require('node:path');
+const { libOf, nameOf, EXEMPT_OPTION_SCHEMA } = require('./support/rule-context');
 const { possibleStrings, hasTypes } = require('./support/static-strings');
 
 const VERBS = {
@@ -29,40 +29,12 @@ const VERBS = {
 };
 const QUEUE_FACTORY = /queue/i;
 
-function calleeName(callee) {
-  if (callee.type === 'Identifier') return callee.name;
-  if (callee.type === 'MemberExpression' && !callee.computed) return callee.property.name;
-  return undefined;
-}
-
-function objectName(node) {
-  if (node.type === 'Identifier') return node.name;
-  if (node.type === 'MemberExpression' && !node.computed) return node.property.name;
-  return undefined;
-}
-
-/** `libs/<module>` for a file inside a lib, relative to the lint's working directory. */
-function libOf(context) {
-  const filename = context.filename ?? context.getFilename();
-  const cwd = context.cwd ?? context.getCwd();
-  const relative = (path.isAbsolute(filename) ? path.relative(cwd, filename) : filename).split(path.sep).join('/');
-  // The last libs/<module>/ segment: the repository's own files, and fixture trees that
-  // mirror the layout (test/architecture/fixtures/typed/libs/<module>/...).
-  return /(?:^|\/)libs\/([^/]+)\/(?!.*\/libs\/)/.exec(relative)?.[1];
-}
-
 /** @type {import('eslint').Rule.RuleModule} */
 module.exports = {
   meta: {
     type: 'problem',
     docs: { description: 'A Bull queue is registered, injected, opened or consumed only by the module that owns it' },
-    schema: [
-      {
-        type: 'object',
-        properties: { exempt: { type: 'array', items: { type: 'string' }, uniqueItems: true } },
-        additionalProperties: false,
-      },
-    ],
+    schema: EXEMPT_OPTION_SCHEMA,
     messages: {
       foreign: '[boundary/queue-ownership] libs/{{module}} {{verb}} queue "{{queue}}", owned by {{owner}}',
       unnamed: '[boundary/queue-ownership] libs/{{module}} {{verb}} queue "{{queue}}", which is not named <module>.<purpose>',
@@ -77,7 +49,7 @@ module.exports = {
 
     /** With types: an instance of the platform's QueueFactory; without: a name like one. */
     function isQueueFactory(object) {
-      if (!hasTypes(context)) return QUEUE_FACTORY.test(objectName(object) ?? '');
+      if (!hasTypes(context)) return QUEUE_FACTORY.test(nameOf(object) ?? '');
       const services = (context.sourceCode ?? context.getSourceCode()).parserServices;
       const type = services.program.getTypeChecker().getTypeAtLocation(services.esTreeNodeToTSNodeMap.get(object));
       return type.getSymbol()?.getName() === 'QueueFactory';
@@ -114,7 +86,7 @@ module.exports = {
 
     return {
       CallExpression(node) {
-        const name = calleeName(node.callee);
+        const name = nameOf(node.callee);
         const [first] = node.arguments;
         if (name === 'Processor' && node.parent.type === 'Decorator') {
           checkNameOrOptions(first, 'consumer');
@@ -123,7 +95,7 @@ module.exports = {
         } else if (
           (name === 'registerQueue' || name === 'registerQueueAsync') &&
           node.callee.type === 'MemberExpression' &&
-          objectName(node.callee.object) === 'BullModule'
+          nameOf(node.callee.object) === 'BullModule'
         ) {
           for (const arg of node.arguments) checkNameOrOptions(arg, 'register');
         } else if (name === 'get' && node.callee.type === 'MemberExpression' && isQueueFactory(node.callee.object)) {
@@ -131,7 +103,7 @@ module.exports = {
         }
       },
       NewExpression(node) {
-        const name = calleeName(node.callee);
+        const name = nameOf(node.callee);
         if (name === 'Bull' || name === 'Queue') check(node.arguments[0], 'open');
       },
     };
