@@ -31,10 +31,15 @@ export function createRedis(url: string, options: RedisOptions): Redis {
   return new Redis(url, options);
 }
 
-/** Rejects after `ms` so a stalled Redis never hangs a caller. One timer, no extra promises. */
+/**
+ * Rejects after `ms` so a stalled Redis never hangs a caller. When the timer fires,
+ * pending I/O gets one turn first (setImmediate): after the event loop was busy, timers
+ * run before the socket reads that already hold the answer, and giving up then would
+ * throw a real answer away (under load that opened the login limit).
+ */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    const timer = setTimeout(() => setImmediate(() => reject(new Error(`${what} timed out after ${ms} ms`))), ms);
     promise.then(
       (value) => {
         clearTimeout(timer);

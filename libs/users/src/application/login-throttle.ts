@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { APP_CONFIG, clientAddressKey, REDIS_CLIENT, TooManyRequestsError, type AppConfig } from '@app/platform';
+import { APP_CONFIG, clientAddressKey, REDIS_CLIENT, TooManyRequestsError, withTimeout, type AppConfig } from '@app/platform';
 import { usersSettings } from '../users.settings';
 
 /**
@@ -76,27 +76,6 @@ return 0`;
  */
 const RESERVE_TIMEOUT_MS = 1000;
 
-/**
- * `promise`, or a rejection after `ms`. When the timer fires, pending I/O gets one turn
- * first: after the event loop was busy, timers run before the socket reads that already
- * hold Redis' answer, and giving up then would throw a real answer away.
- */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => setImmediate(() => reject(new Error(`login throttle: no answer within ${ms} ms`))), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
 /** A sign-in attempt that passed the limits; settle it once its outcome is known. */
 export interface LoginAttempt {
   readonly keys: [string, string];
@@ -138,9 +117,10 @@ export class LoginThrottle {
     let blockedForMs: number;
     try {
       blockedForMs = Number(
-        await within(
+        await withTimeout(
           this.redis.eval(RESERVE, 2, ...keys, LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S * 1000),
           Math.max(this.config.env.REDIS_REQUEST_TIMEOUT_MS, RESERVE_TIMEOUT_MS),
+          'login throttle reservation',
         ),
       );
     } catch {
@@ -156,9 +136,10 @@ export class LoginThrottle {
   async settle(attempt: LoginAttempt, outcome: LoginOutcome): Promise<void> {
     const window = usersSettings(this.config).LOGIN_FAILURE_WINDOW_S * 1000;
     // Once sent, the script runs in Redis whether or not the answer is awaited in time.
-    await within(
+    await withTimeout(
       this.redis.eval(SETTLE, 2, ...attempt.keys, outcome, attempt.reserved ? '1' : '0', window),
       this.config.env.REDIS_REQUEST_TIMEOUT_MS,
+      'login throttle settlement',
     ).catch(() => undefined);
   }
 }
