@@ -1,20 +1,24 @@
 // Issue 5: the outbox relay's throughput against a bare Bull `addBulk` loop on the same
 // Redis. Goal: relay >= 0.5x the bare loop (events/s).
 //
-// product: BENCH_RELAY_EVENTS (20000) rows are inserted into `orders.outbox` as the orders
-//   module role, in one transaction (so they all become visible, and the relay is woken
-//   by the trigger's NOTIFY, at one commit), while the API runs with its relays. The
-//   event type `bench.relay-probe.v1` is routed only to the bench-only queue
-//   `bench.relay-sink` (SADD into `<prefix>:event-subscriptions:<type>`, the registry's
-//   Redis set): no processor consumes it, so no consumer shares the machine. Measured
-//   from the commit until the outbox is empty (the sink's wait list is watched in Redis,
-//   then one Postgres count confirms the last DELETE committed). The payload is an
-//   `orders.order-placed.v1` payload of a real order (same size as production events).
+// product: the API with MODULES_ENABLED=users,orders, so the orders relay runs and nothing
+//   consumes `notifications.inbox`, the queue the module manifests route
+//   `orders.order-placed.v1` to (routing is compiled in: the relay publishes there whether
+//   or not the notifications module runs in the process). BENCH_RELAY_EVENTS (20000) rows of
+//   that type are inserted into `orders.outbox` as the orders module role in one statement
+//   (so they all become visible, and the relay is woken by the trigger's NOTIFY, at one
+//   commit). Their payload and metadata are those of the outbox row of a real order placed
+//   through the API in setup (each row gets its own orderId and requestId). Measured from
+//   the commit until no row is unpublished: the inbox queue's wait list is watched in Redis,
+//   then one Postgres count (`published_at IS NULL`) confirms the last batch committed.
+//   Published rows stay in the outbox (the relay marks them, retention deletes them later);
+//   the outbox is emptied before each round and vacuumed after its warm-up.
 // bare: bench/baselines/bull-addbulk.mjs, in its own process with the API stopped:
 //   the same number of the same jobs (envelope, name, job options) in batches of
 //   OUTBOX_BATCH_SIZE (100, the API's default) into `bench.bare-sink`.
-// Each side starts with a tenth of the events as warm-up; the sinks are emptied (SCAN +
-// DEL of their keys) and the outbox vacuumed before each measured part.
+// Each side starts with a tenth of the events as warm-up; the queues are emptied (SCAN +
+// UNLINK of their keys under the run's own prefix, never a flush) before each measured part
+// and at the end.
 import pg from 'pg';
 import { runScript } from '../lib/processes.mjs';
 import { BENCH_DIR } from '../lib/config.mjs';
@@ -24,8 +28,9 @@ import { ORDER_PENDING_TTL } from '../lib/orders.mjs';
 import { wallMs } from '../lib/rate.mjs';
 import path from 'node:path';
 
-const EVENT_TYPE = 'bench.relay-probe.v1';
-const RELAY_SINK = 'bench.relay-sink';
+const EVENT_TYPE = 'orders.order-placed.v1';
+/** Where the manifests route EVENT_TYPE: the notifications module's inbox (not running here). */
+const RELAY_SINK = 'notifications.inbox';
 const BARE_SINK = 'bench.bare-sink';
 const BATCH_SIZE = 100; // OUTBOX_BATCH_SIZE's default; the API runs with it
 const INBOX_MAX_ATTEMPTS = 8; // the API's default
@@ -34,7 +39,7 @@ const TIMEOUT_MS = 120_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const noLatency = { mean: null, p50: null, p90: null, p99: null, max: null };
 
-/** Removes a sink queue's keys (`<prefix>:bull:<queue>:*`); returns how many. */
+/** Removes a queue's keys (`<prefix>:bull:<queue>:*`, the run's own prefix); returns how many. */
 async function emptySink(ctx, queue) {
   let cursor = '0';
   let deleted = 0;
@@ -47,29 +52,51 @@ async function emptySink(ctx, queue) {
 }
 
 const waitingJobs = (ctx, queue) => ctx.redis.llen(`${ctx.config.benchId}:bull:${queue}:wait`);
-const outboxCount = async (ctx) => Number((await ctx.db.query('SELECT count(*) AS n FROM orders.outbox')).rows[0].n);
+const unpublished = async (ctx) => Number((await ctx.db.query('SELECT count(*) AS n FROM orders.outbox WHERE published_at IS NULL')).rows[0].n);
 
-/** Inserts `count` probe events in one transaction as the orders module role; resolves after the commit. */
+/**
+ * CPU seconds so far of the Postgres backends of the orders module role (the API's orders
+ * pool, where the relay's transactions run, and its LISTEN connection), by pid; null when
+ * Postgres is not on this machine (its processes are not in /proc here).
+ */
+async function ordersBackendCpu(ctx) {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(ctx.databaseUrl).hostname)) return null;
+  const { rows } = await ctx.db.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND usename = $1', [`${ctx.config.benchId}_orders`]);
+  const cpu = new Map();
+  for (const { pid } of rows) {
+    const seconds = processCpuSeconds(pid);
+    if (seconds !== null) cpu.set(pid, seconds);
+  }
+  return cpu.size ? cpu : null;
+}
+
+/** CPU seconds the orders backends used between two ordersBackendCpu() readings (new backends count in full). */
+function backendCpuSpent(before, after) {
+  if (!before || !after) return null;
+  let spent = 0;
+  for (const [pid, seconds] of after) spent += seconds - (before.get(pid) ?? 0);
+  return spent;
+}
+
+/** Inserts `count` order-placed events in one statement as the orders module role; resolves after its commit. */
 async function insertEvents(state, count) {
   const client = new pg.Client({ connectionString: state.ordersDatabaseUrl });
   await client.connect();
   try {
-    await client.query('BEGIN');
-    for (let done = 0; done < count; done += 5000) {
-      await client.query(
-        `INSERT INTO orders.outbox (id, event_type, payload, metadata)
-         SELECT gen_random_uuid(), $1, $2::jsonb, jsonb_build_object('requestId', gen_random_uuid()::text)
-           FROM generate_series(1, $3)`,
-        [EVENT_TYPE, state.payload, Math.min(5000, count - done)],
-      );
-    }
-    await client.query('COMMIT');
+    await client.query(
+      `INSERT INTO orders.outbox (id, event_type, payload, metadata)
+       SELECT gen_random_uuid(), $1,
+              jsonb_set($2::jsonb, '{orderId}', to_jsonb(gen_random_uuid()::text)),
+              $3::jsonb || jsonb_build_object('requestId', gen_random_uuid()::text)
+         FROM generate_series(1, $4)`,
+      [EVENT_TYPE, state.payload, state.metadata, count],
+    );
   } finally {
     await client.end();
   }
 }
 
-/** Until the relay has published `count` jobs to the sink and deleted every row; returns the wall time it did. */
+/** Until the relay has published `count` jobs and marked every row published; returns the wall time it did. */
 async function waitUntilRelayed(ctx, count, checkAborted) {
   const deadline = Date.now() + TIMEOUT_MS;
   while ((await waitingJobs(ctx, RELAY_SINK)) < count) {
@@ -77,7 +104,7 @@ async function waitUntilRelayed(ctx, count, checkAborted) {
     checkAborted();
     await sleep(5);
   }
-  while ((await outboxCount(ctx)) > 0) {
+  while ((await unpublished(ctx)) > 0) {
     if (Date.now() > deadline) return null;
     await sleep(2);
   }
@@ -88,7 +115,9 @@ async function measureRelay(ctx, state, { api, log, checkAborted }) {
   const events = ctx.config.relayEvents;
   const warmup = Math.max(100, Math.round(events / 10));
   const problems = [];
-  if ((await outboxCount(ctx)) > 0) await ctx.db.query('DELETE FROM orders.outbox');
+  // Every round starts from the same table: no rows, published or not.
+  await ctx.db.query('DELETE FROM orders.outbox');
+  await ctx.db.query('VACUUM orders.outbox');
   await emptySink(ctx, RELAY_SINK);
   log(`warm-up: ${warmup} events`);
   await insertEvents(state, warmup);
@@ -100,25 +129,29 @@ async function measureRelay(ctx, state, { api, log, checkAborted }) {
   await insertEvents(state, events);
   const startedAt = wallMs();
   const cpuBefore = processCpuSeconds(api.pid);
+  const pgCpuBefore = await ordersBackendCpu(ctx);
   const doneAt = await waitUntilRelayed(ctx, events, checkAborted);
   const cpuAfter = processCpuSeconds(api.pid);
+  const pgCpu = backendCpuSpent(pgCpuBefore, await ordersBackendCpu(ctx));
   const published = await waitingJobs(ctx, RELAY_SINK);
   await emptySink(ctx, RELAY_SINK);
   if (doneAt === null) {
-    problems.push(`${events} events were not all relayed within ${TIMEOUT_MS / 1000} s (${published} in the sink, ${await outboxCount(ctx)} left in the outbox)`);
+    problems.push(`${events} events were not all relayed within ${TIMEOUT_MS / 1000} s (${published} in ${RELAY_SINK}, ${await unpublished(ctx)} unpublished in the outbox)`);
     return { stats: null, problems };
   }
-  if (published !== events) problems.push(`the sink holds ${published} jobs for ${events} events`);
+  if (published !== events) problems.push(`${RELAY_SINK} holds ${published} jobs for ${events} events`);
   const seconds = (doneAt - startedAt) / 1000;
   const stats = {
     unit: 'events/s',
     reqPerSec: events / seconds,
     latencyMs: noLatency,
     cpuUsPerRequest: cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / events : null,
+    // The relay's Postgres work (its backends' CPU), which the API process's figure leaves out.
+    pgCpuUsPerEvent: pgCpu === null ? null : (pgCpu * 1e6) / events,
     events,
     seconds,
   };
-  log(`${Math.round(stats.reqPerSec)} events/s (${events} in ${seconds.toFixed(2)} s), ${Math.round(stats.cpuUsPerRequest ?? NaN)} API CPU µs/event`);
+  log(`${Math.round(stats.reqPerSec)} events/s (${events} in ${seconds.toFixed(2)} s), ${Math.round(stats.cpuUsPerRequest ?? NaN)} API CPU µs/event, ${Math.round(stats.pgCpuUsPerEvent ?? NaN)} Postgres CPU µs/event (orders backends)`);
   return { stats, problems };
 }
 
@@ -155,22 +188,28 @@ export default {
   name: 'relay.throughput',
   title: 'outbox relay (orders.outbox -> Bull) vs a bare Bull addBulk loop',
   goal: { baseline: 'bare', minThroughputRatio: 0.5, unit: 'events/s' },
-  productEnv: { ORDER_PENDING_TTL, OUTBOX_BATCH_SIZE: String(BATCH_SIZE), INBOX_MAX_ATTEMPTS: String(INBOX_MAX_ATTEMPTS) },
+  // Without the notifications module nothing consumes its inbox: the relay's jobs stay there.
+  productEnv: { MODULES_ENABLED: 'users,orders', ORDER_PENDING_TTL, OUTBOX_BATCH_SIZE: String(BATCH_SIZE), INBOX_MAX_ATTEMPTS: String(INBOX_MAX_ATTEMPTS) },
   sides: [
     { id: 'product', label: 'product: outbox relay (events/s)', api: true },
     { id: 'bare', label: 'bare Bull addBulk loop (events/s)', api: false },
   ],
-  settingsNote: (config) => `${config.relayEvents} events per side and round (after ${Math.max(100, Math.round(config.relayEvents / 10))} of warm-up), batches of ${BATCH_SIZE}`,
+  settingsNote: (config) =>
+    `${config.relayEvents} ${EVENT_TYPE} events per side and round (after ${Math.max(100, Math.round(config.relayEvents / 10))} of warm-up), batches of ${BATCH_SIZE}; API with MODULES_ENABLED=users,orders (${RELAY_SINK} unconsumed)`,
 
   async setup(ctx) {
-    // A real order's event payload, as the relay would carry it.
+    // A real order: its outbox row gives the payload and metadata the relay carries.
     const fixture = await orderFixture(ctx, { count: 1 });
     const order = (await expectStatus(ctx.product.url, fixture.request, 201)).json;
-    const payload = { orderId: order.id, userId: order.userId, status: order.status, totalCents: order.totalCents, currency: order.currency, lines: order.items, occurredAt: new Date().toISOString() };
-    const key = `${ctx.config.benchId}:event-subscriptions:${EVENT_TYPE}`;
-    await ctx.redis.sadd(key, RELAY_SINK);
-    if ((await ctx.redis.smembers(key)).join() !== RELAY_SINK) throw new ProductNotReady(`${key} holds other queues than ${RELAY_SINK}`);
-    return { payload: JSON.stringify(payload), ordersDatabaseUrl: ctx.moduleDatabaseUrl('orders') };
+    const query = `SELECT payload, metadata, published_at FROM orders.outbox WHERE event_type = $1 AND payload->>'orderId' = $2`;
+    let rows = [];
+    // The relay keeps the row it published (published_at): the API routes the type and marks rows.
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+      ({ rows } = await ctx.db.query(query, [EVENT_TYPE, order.id]));
+      if (rows[0]?.published_at) break;
+    }
+    if (rows.length !== 1 || !rows[0].published_at) throw new ProductNotReady(`the order ${order.id}'s ${EVENT_TYPE} row was not kept and marked published in orders.outbox (${rows.length} rows)`);
+    return { payload: JSON.stringify(rows[0].payload), metadata: JSON.stringify(rows[0].metadata ?? {}), ordersDatabaseUrl: ctx.moduleDatabaseUrl('orders') };
   },
 
   measure(ctx, state, side, info) {
@@ -178,8 +217,7 @@ export default {
   },
 
   async cleanup(ctx) {
-    await ctx.db.query('DELETE FROM orders.outbox WHERE event_type = $1', [EVENT_TYPE]);
-    await ctx.redis.del(`${ctx.config.benchId}:event-subscriptions:${EVENT_TYPE}`);
+    await ctx.db.query('DELETE FROM orders.outbox');
     await emptySink(ctx, RELAY_SINK);
     await emptySink(ctx, BARE_SINK);
   },

@@ -24,7 +24,7 @@ export interface ClaimEnqueueMark<Row> {
 /**
  * The transactional hand-over from a Postgres table to Bull, shared by the outbox relay
  * and the notifications delivery dispatcher: claim (rows locked, other instances skip
- * them), enqueue (job id = row id), mark, commit. A crash or Redis failure before the
+ * them), enqueue (job id = row id) and mark at once, commit. A crash or Redis failure before the
  * commit leaves the rows unmarked, so they are claimed again and re-added under the same
  * job ids, which Bull ignores; nothing is marked that was not enqueued. Returns the rows
  * handed over (none: nothing to do).
@@ -39,12 +39,18 @@ export async function claimEnqueueMark<Row>(dataSource: DataSource, queues: Queu
       await runner.commitTransaction();
       return rows;
     }
-    await withTimeout(
-      Promise.all([...step.jobs(rows)].map(([queue, jobs]) => queues.get(queue).addBulk(jobs))),
-      step.timeoutMs,
-      step.what,
-    );
-    await step.mark(runner, rows);
+    // The mark runs in Postgres while Redis takes the jobs; the commit waits for both, and
+    // a failure of either rolls the mark back, so nothing is marked that was not enqueued.
+    // (Serially, the mark's UPDATE sat on every batch's critical path: keeping published
+    // rows made it a new row version plus index entries, ~9 µs of Postgres CPU per event.)
+    await Promise.all([
+      withTimeout(
+        Promise.all([...step.jobs(rows)].map(([queue, jobs]) => queues.get(queue).addBulk(jobs))),
+        step.timeoutMs,
+        step.what,
+      ),
+      step.mark(runner, rows),
+    ]);
     await runner.commitTransaction();
     return rows;
   } catch (error) {
