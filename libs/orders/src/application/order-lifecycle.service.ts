@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents, type OrderEventType, type OrderEventV1, type OrderStatus } from '../contracts';
 import { nextStatus, restoresStock, type OrderAction } from '../domain/order-status';
 import { OrderNotFoundError } from '../domain/order.errors';
-import { findOrder, listOrders, toEvent, type OrderView } from '../persistence/order.queries';
+import { findOrder, listOrders, toEvent, updateOrderStatus, type OrderView } from '../persistence/order.queries';
 
 const EVENT_OF: Record<OrderAction, OrderEventType> = {
   confirm: OrderEvents.confirmed,
@@ -69,8 +69,7 @@ export class OrderLifecycleService {
         [order.id],
       );
     }
-    await manager.query('UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1', [order.id, status]);
-    const updated = (await findOrder(manager, order.id))!;
+    const updated = await updateOrderStatus(manager, order, status);
     const payload = toEvent(updated, { previousStatus: order.status, ...(reason ? { reason } : {}) });
     await this.outbox.publish(manager, [{ type: EVENT_OF[action], payload }]);
     return updated;

@@ -5,7 +5,7 @@ import { APP_CONFIG, durationMs, OutboxPublisher, type AppConfig } from '@app/pl
 import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents } from '../contracts';
 import { InsufficientStockError, MixedCurrencyError, ProductNotFoundError } from '../domain/order.errors';
-import { findOrder, toEvent, type OrderView } from '../persistence/order.queries';
+import { insertOrder, toEvent, type OrderView } from '../persistence/order.queries';
 import { OrderExpiryScheduler } from '../workers/order-expiry.scheduler';
 import { ordersSettings } from '../orders.settings';
 
@@ -68,26 +68,17 @@ export class PlaceOrderService {
       if (product.stock < line.quantity) throw new InsufficientStockError(product.id, product.sku, line.quantity);
     }
 
-    const orderId = randomUUID();
-    const total = lines.reduce((sum, l) => sum + byId.get(l.productId)!.price_cents * l.quantity, 0);
-    const currency = products[0].currency;
-    await manager.query(
-      `INSERT INTO orders.orders (id, user_id, status, total_cents, currency, expires_at)
-       VALUES ($1, $2, 'pending', $3, $4, now() + make_interval(secs => $5))`,
-      [orderId, userId, total, currency, this.pendingTtlMs / 1000],
-    );
-    const values: unknown[] = [orderId];
-    const rows = lines.map((line, index) => {
-      const p = byId.get(line.productId)!;
-      values.push(index + 1, p.id, p.sku, p.name, line.quantity, p.price_cents);
-      const n = values.length;
-      return `($1, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+    const order = await insertOrder(manager, {
+      id: randomUUID(),
+      userId,
+      totalCents: lines.reduce((sum, l) => sum + byId.get(l.productId)!.price_cents * l.quantity, 0),
+      currency: products[0].currency,
+      pendingTtlSeconds: this.pendingTtlMs / 1000,
+      lines: lines.map((line) => {
+        const p = byId.get(line.productId)!;
+        return { productId: p.id, sku: p.sku, name: p.name, quantity: line.quantity, unitPriceCents: p.price_cents };
+      }),
     });
-    await manager.query(
-      `INSERT INTO orders.order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents) VALUES ${rows.join(', ')}`,
-      values,
-    );
-    const order = (await findOrder(manager, orderId))!;
     await this.outbox.publish(manager, [{ type: OrderEvents.placed, payload: toEvent(order) }]);
 
     // Stock last: a product's row lock is held from here to the commit only, so concurrent

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { execute } from '@app/platform';
 import type { OrderEventV1, OrderLineSummaryV1, OrderStatus } from '../contracts';
 
 export interface OrderView {
@@ -46,6 +47,50 @@ function toView(row: OrderRow): OrderView {
     updatedAt: new Date(row.updated_at).toISOString(),
     expiresAt: new Date(row.expires_at).toISOString(),
   };
+}
+
+export interface NewOrder {
+  id: string;
+  userId: string;
+  totalCents: number;
+  currency: string;
+  pendingTtlSeconds: number;
+  /** In line order; their prices come from the catalogue. */
+  lines: OrderLineSummaryV1[];
+}
+
+/**
+ * Writes a pending order and its lines and returns its view, built from what the INSERT
+ * returns (timestamps, defaults) and the lines the caller already holds: no read-back.
+ */
+export async function insertOrder(manager: EntityManager, order: NewOrder): Promise<OrderView> {
+  const [row] = await manager.query<Omit<OrderRow, 'lines'>[]>(
+    `INSERT INTO orders.orders (id, user_id, status, total_cents, currency, expires_at)
+     VALUES ($1, $2, 'pending', $3, $4, now() + make_interval(secs => $5))
+     RETURNING id, user_id, status, total_cents, currency, created_at, updated_at, expires_at`,
+    [order.id, order.userId, order.totalCents, order.currency, order.pendingTtlSeconds],
+  );
+  const values: unknown[] = [order.id];
+  const rows = order.lines.map((line, index) => {
+    values.push(index + 1, line.productId, line.sku, line.name, line.quantity, line.unitPriceCents);
+    const n = values.length;
+    return `($1, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+  });
+  await manager.query(
+    `INSERT INTO orders.order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_cents) VALUES ${rows.join(', ')}`,
+    values,
+  );
+  return toView({ ...row, lines: order.lines });
+}
+
+/** Moves an order to `status` and returns its view with the new status and update time. */
+export async function updateOrderStatus(manager: EntityManager, order: OrderView, status: OrderStatus): Promise<OrderView> {
+  const { rows: [row] } = await execute<{ updated_at: Date }>(
+    manager,
+    'UPDATE orders.orders SET status = $2, updated_at = now() WHERE id = $1 RETURNING updated_at',
+    [order.id, status],
+  );
+  return { ...order, status, updatedAt: new Date(row.updated_at).toISOString() };
 }
 
 export async function findOrder(manager: EntityManager, orderId: string, forUpdate = false): Promise<OrderView | null> {

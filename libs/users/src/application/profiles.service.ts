@@ -4,7 +4,7 @@ import { APP_CONFIG, CacheAside, OutboxPublisher, type AppConfig } from '@app/pl
 import type { DataSource } from 'typeorm';
 import { UserEvents, type UserDeletedV1, type UserSummary, type UsersFacade } from '../contracts';
 import { UserNotFoundError } from '../domain/user.errors';
-import { UserEntity } from '../persistence/user.entity';
+import { UserEntity, type UserRole } from '../persistence/user.entity';
 import { SessionsService } from './sessions.service';
 import { usersSettings } from '../users.settings';
 
@@ -46,13 +46,22 @@ export class ProfilesService implements UsersFacade {
   }
 
   async rename(userId: string, name: string): Promise<UserEntity> {
-    const repository = this.dataSource.getRepository(UserEntity);
-    const result = await repository.update({ id: userId }, { name: name.trim() });
-    if (!result.affected) throw new UserNotFoundError();
+    // UPDATE … RETURNING gives the renamed row: no read-back.
+    const result = await this.dataSource
+      .createQueryBuilder()
+      .update(UserEntity)
+      .set({ name: name.trim() })
+      .where('id = :userId', { userId })
+      .returning('*')
+      .execute();
+    const [row] = (result.raw ?? []) as { id: string; email: string; name: string; password_hash: string; role: UserRole; created_at: Date; updated_at: Date }[];
+    if (!row) throw new UserNotFoundError();
     // After the commit, so a concurrent miss cannot re-fill the cache with the old name
     // after we dropped it.
     await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
-    return this.me(userId);
+    return this.dataSource.manager.create(UserEntity, {
+      id: row.id, email: row.email, name: row.name, passwordHash: row.password_hash, role: row.role, createdAt: row.created_at, updatedAt: row.updated_at,
+    });
   }
 
   /**

@@ -37,8 +37,9 @@ export class RegisterUserService {
           passwordHash,
           role: 'customer',
         });
-        await manager.insert(UserEntity, user);
-        const saved = await manager.findOneByOrFail(UserEntity, { id: user.id });
+        // INSERT … RETURNING fills the generated columns (created_at, updated_at): no read-back.
+        const inserted = await manager.insert(UserEntity, user);
+        const saved = manager.merge(UserEntity, user, inserted.generatedMaps[0] ?? {});
         const payload: UserRegisteredV1 = {
           userId: saved.id,
           email: saved.email,
