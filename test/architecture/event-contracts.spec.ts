@@ -35,9 +35,13 @@ function copy(dir: string): string {
   return root;
 }
 
-/** A copy of `<case>/before` with its schemas committed, then `<case>/after` applied. */
+/**
+ * The shared `base/` with `<case>/before` (only the files that differ from it) on top,
+ * its schemas committed, then `<case>/after` applied.
+ */
 function changed(name: string): string {
-  const root = copy(path.join(FIXTURES, name, 'before'));
+  const root = copy(path.join(FIXTURES, 'base'));
+  if (existsSync(path.join(FIXTURES, name, 'before'))) cpSync(path.join(FIXTURES, name, 'before'), root, { recursive: true });
   expect(updateContracts({ root }).problems).toEqual([]);
   expect(checkContracts({ root }).problems).toEqual([]);
   cpSync(path.join(FIXTURES, name, 'after'), root, { recursive: true });
