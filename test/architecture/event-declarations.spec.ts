@@ -51,6 +51,11 @@ describe('Event declarations in the module manifests', () => {
     ]);
   });
 
+  it('AQueueNotNamedAfterItsModule_Fails (so no two modules can declare one queue)', () => {
+    const manifests = [{ ...manifest('orders', { publishes: [], consumes: [] }), queues: ['notifications.email'] }];
+    expect(manifestProblems(manifests)).toEqual(['queue "notifications.email" declared by module "orders" must be named "orders.<purpose>"']);
+  });
+
   it('ConsumingFromAModuleNotInMayUse_Fails', () => {
     const manifests = [
       manifest('orders', { publishes: [{ type: 'orders.order-placed.v1' }], consumes: [] }),

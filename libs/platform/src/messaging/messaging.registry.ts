@@ -78,7 +78,7 @@ export class MessagingRegistry implements OnModuleInit {
    * or one its manifest does not declare (the manifest is the list of what it owns).
    */
   claimQueue(queue: string, module: string): void {
-    const declaredOwner = this.routing.allQueues().find((q) => q.queue === queue)?.module;
+    const declaredOwner = this.routing.ownerOf(queue);
     const owner = this.queueOwners.get(queue) ?? declaredOwner ?? (queue.startsWith(`${module}.`) ? undefined : queue.split('.')[0]);
     if (owner && owner !== module) {
       throw new Error(

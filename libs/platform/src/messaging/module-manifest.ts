@@ -72,6 +72,9 @@ export function manifestProblems(manifests: readonly ModuleManifest[]): string[]
       if (other) problems.push(`event type "${type}" is published by both "${other}" and "${manifest.name}"`);
       producers.set(type, manifest.name);
     }
+    for (const queue of manifest.queues) {
+      if (!queue.startsWith(`${manifest.name}.`)) problems.push(`queue "${queue}" declared by module "${manifest.name}" must be named "${manifest.name}.<purpose>"`);
+    }
     for (const used of manifest.mayUse) {
       if (!names.has(used)) problems.push(`module "${manifest.name}" may use "${used}", which has no manifest`);
     }
@@ -108,6 +111,8 @@ export function manifestProblems(manifests: readonly ModuleManifest[]): string[]
 export class EventRouting {
   private readonly routes = new Map<string, string[]>();
   private readonly published = new Map<string, Set<string>>();
+  /** Queue → owning module, from every manifest. */
+  private readonly owners = new Map<string, string>();
   readonly manifests: readonly ModuleManifest[];
 
   constructor(manifests: readonly ModuleManifest[]) {
@@ -122,6 +127,7 @@ export class EventRouting {
       }
     }
     for (const [type, queues] of this.routes) this.routes.set(type, [...new Set(queues)].sort());
+    for (const manifest of manifests) for (const queue of ownedQueues(manifest)) this.owners.set(queue, manifest.name);
   }
 
   manifest(module: string): ModuleManifest {
@@ -146,6 +152,11 @@ export class EventRouting {
 
   /** Every queue of every module, with its owner (Bull Board, queue metrics, ownership). */
   allQueues(): { queue: string; module: string }[] {
-    return this.manifests.flatMap((m) => ownedQueues(m).map((queue) => ({ queue, module: m.name })));
+    return [...this.owners].map(([queue, module]) => ({ queue, module }));
+  }
+
+  /** The module whose manifest declares `queue` (its inbox included), if any. */
+  ownerOf(queue: string): string | undefined {
+    return this.owners.get(queue);
   }
 }
