@@ -3,6 +3,7 @@ import request from 'supertest';
 import { runCli } from '../support/cli';
 import { AppProcess, freePort, ThrowawayRedis } from '../support/processes';
 import { createTestDatabase, eventually, query, runId, uniqueEmail } from '../support/test-env';
+import { quietTwice } from '../support/settled';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A deadline that never keeps the test process alive by itself. */
@@ -127,12 +128,10 @@ describe('events:replay after Redis lost its data (real processes)', () => {
   /** notifications.inbox has nothing waiting, active or delayed, twice in a row: the service has done all it will. */
   async function inboxDrained(): Promise<void> {
     const key = (state: string) => `${prefix}:bull:notifications.inbox:${state}`;
-    let quietLooks = 0;
-    await eventually(async () => {
+    await quietTwice(async () => {
       const [waiting, active, delayed] = await Promise.all([admin.llen(key('wait')), admin.llen(key('active')), admin.zcard(key('delayed'))]);
-      quietLooks = waiting + active + delayed === 0 ? quietLooks + 1 : 0;
-      return quietLooks >= 2;
-    }, 20_000, 250);
+      return waiting + active + delayed === 0;
+    });
   }
 
   it('every order ends with exactly one order-placed notification and every account with one welcome', async () => {

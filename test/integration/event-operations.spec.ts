@@ -26,7 +26,7 @@ import { ordersDatabase } from '@app/orders';
 import { usersDatabase } from '@app/users';
 import { runCli } from '../support/cli';
 import { freePort } from '../support/processes';
-import { eventsSettled, unfinishedJobs } from '../support/settled';
+import { eventsSettled } from '../support/settled';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, startApi, testConfig, uniqueEmail, type RunningApi } from '../support/test-env';
 import { MODULE_MANIFESTS } from '@app/manifests';
 
@@ -115,20 +115,8 @@ describe('Event operations: outbox replay and dead letters (platform, test modul
   const inboxRows = (id: string) => query(db, 'SELECT 1 FROM orders.inbox WHERE event_id = $1', [id]);
   const deadLetterRows = (id: string) => query(db, 'SELECT 1 FROM orders.dead_letters WHERE event_id = $1', [id]);
 
-  /**
-   * Nothing more can happen: the relay has published every routable row and the inbox
-   * queue has nothing waiting, active or delayed, twice in a row (a relay pass can add a
-   * job between two looks). Then "exactly N calls" is a fact, not a guess after a sleep.
-   */
-  async function settled(): Promise<void> {
-    let quietLooks = 0;
-    await eventually(async () => {
-      const [{ n }] = await query<{ n: number }>(db, 'SELECT count(*)::int AS n FROM users.outbox WHERE published_at IS NULL AND event_type = ANY($1::text[])', [[EVENT, OTHER]]);
-      const jobs = Object.keys(await unfinishedJobs(app, inboxQueueName('orders')));
-      quietLooks = n === 0 && jobs.length === 0 ? quietLooks + 1 : 0;
-      return quietLooks >= 2;
-    });
-  }
+  /** Nothing more can happen: relays done, inbox queue idle (test/support/settled.ts). */
+  const settled = () => eventsSettled(app, db);
 
   async function publish(payload: TestPayload, type = EVENT): Promise<{ id: string; occurredAt: Date }> {
     const dataSource = app.get<DataSource>(getDataSourceToken('users'));

@@ -95,3 +95,16 @@ export async function eventsSettled(app: INestApplicationContext, db: string, ti
     await client.end();
   }
 }
+
+/**
+ * Resolves once `isQuiet` answers true twice in a row: a job or row may move between two
+ * stages while one look is under way. For processes the test does not host (where
+ * eventsSettled cannot reach the app), with the test's own view of their queues.
+ */
+export async function quietTwice(isQuiet: () => Promise<boolean>, timeoutMs = 20_000, intervalMs = 250): Promise<void> {
+  let quietLooks = 0;
+  await eventually(async () => {
+    quietLooks = (await isQuiet()) ? quietLooks + 1 : 0;
+    return quietLooks >= 2;
+  }, timeoutMs, intervalMs);
+}
