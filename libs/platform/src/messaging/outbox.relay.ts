@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { durationMs, type AppConfig, type DomainModuleName } from '../config/app-config';
 import type { IntegrationEvent } from './integration-event';
+import { execute } from '../database/sql';
 import { claimEnqueueMark, type EnqueuedJob } from './claim-enqueue-mark';
 import { DrainLoop } from './drain-loop';
 import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
@@ -144,14 +145,11 @@ export class OutboxRelay {
     const cutoff = new Date(Date.now() - durationMs(this.config.env.OUTBOX_RETENTION));
     let total = 0;
     for (;;) {
-      // A CTE so the driver returns rows (TypeORM answers a bare DELETE with [rows, count]).
-      const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
-        `WITH expired AS (
-           DELETE FROM "${this.schema}".outbox WHERE id IN (
-             SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
-              ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-           RETURNING 1)
-         SELECT count(*)::int AS deleted FROM expired`,
+      const { affected: deleted } = await execute(
+        this.dataSource,
+        `DELETE FROM "${this.schema}".outbox WHERE id IN (
+           SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
         [cutoff, OUTBOX_RETENTION_BATCH],
       );
       total += deleted;
