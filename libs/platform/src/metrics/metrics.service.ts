@@ -10,6 +10,7 @@ import type { AppConfig } from '../config/app-config';
 import { MessagingRegistry } from '../messaging/messaging.registry';
 import { QueueFactory } from '../messaging/queue.factory';
 import { withTimeout } from '../redis/redis-connection';
+import { CircuitBreakers } from '../resilience/circuit-breaker';
 import { REDIS_CLIENT } from '../redis/redis.module';
 
 const SCRAPE_TIMEOUT_MS = 1000;
@@ -38,6 +39,15 @@ export class MetricsService {
     registers: [this.registry],
   });
   private readonly jobs = new Counter({ name: 'queue_jobs_processed_total', help: 'Jobs processed by this instance, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
+  private readonly jobDuration = new Histogram({
+    name: 'queue_job_duration_seconds',
+    help: 'Time a job of this instance spent processing (processedOn → finishedOn), by queue and outcome',
+    labelNames: ['queue', 'outcome'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  /** Last value seen of each running total that the counters below follow (see followTotal). */
+  private readonly lastTotals = new Map<string, number>();
   private readonly watched = new Set<string>();
   private readonly collectors: (() => Promise<void>)[] = [];
 
@@ -46,6 +56,7 @@ export class MetricsService {
     private readonly queues: QueueFactory,
     private readonly messaging: MessagingRegistry,
     private readonly cache: CacheAside,
+    private readonly breakers: CircuitBreakers,
     private readonly moduleRef: ModuleRef,
   ) {
     collectDefaultMetrics({ register: this.registry });
@@ -54,9 +65,13 @@ export class MetricsService {
     const outboxPending = new Gauge({ name: 'outbox_pending_events', help: 'Unpublished events in the outbox, by module', labelNames: ['module'], registers: [this.registry] });
     const unrouted = new Gauge({ name: 'outbox_unrouted_events', help: 'Unpublished outbox events no module manifest routes (they wait for a declared consumer), by module and type', labelNames: ['module', 'event_type'], registers: [this.registry] });
     const deadLetters = new Gauge({ name: 'dead_letter_events', help: 'Events in a module\'s dead_letters table (see npm run cli -- events:dead-letters), by module', labelNames: ['module'], registers: [this.registry] });
-    const published = new Gauge({ name: 'outbox_published_events', help: 'Events this instance relayed since start, by module', labelNames: ['module'], registers: [this.registry] });
+    // Running totals are counters (`_total`), so rate() and increase() work across restarts.
+    const published = new Counter({ name: 'outbox_published_events_total', help: 'Events this instance relayed, by module', labelNames: ['module'], registers: [this.registry] });
     const dependencyUp = new Gauge({ name: 'dependency_up', help: 'Whether a shared dependency answers (1) or not (0); Redis down degrades, it does not make the instance unready', labelNames: ['dependency'], registers: [this.registry] });
-    const cacheRequests = new Gauge({ name: 'cache_requests', help: 'Cache lookups since start, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
+    const cacheRequests = new Counter({ name: 'cache_requests_total', help: 'Cache lookups, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
+    const breakerRejections = new Counter({ name: 'circuit_breaker_rejected_calls_total', help: 'Calls this instance did not make because their circuit was open, by breaker', labelNames: ['breaker'], registers: [this.registry] });
+    const breakerOpenings = new Counter({ name: 'circuit_breaker_opened_total', help: 'Circuits this instance opened (a failure reached the threshold), by breaker', labelNames: ['breaker'], registers: [this.registry] });
+    const breakersOpen = new Gauge({ name: 'circuit_breaker_open_circuits', help: 'Circuits seen open by this instance whose cool-down has not ended, by breaker', labelNames: ['breaker'], registers: [this.registry] });
     const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
 
     // Read at scrape time (refresh()), each source bounded by its own timeout.
@@ -106,7 +121,7 @@ export class MetricsService {
       dependencyUp.set({ dependency: 'redis' }, up);
     });
     this.collectors.push(async () => {
-      for (const [module, relay] of this.messaging.relays) published.set({ module }, relay.publishedTotal);
+      for (const [module, relay] of this.messaging.relays) this.followTotal(published, { module }, relay.publishedTotal);
     });
     this.collectors.push(async () => {
       unrouted.reset();
@@ -123,7 +138,15 @@ export class MetricsService {
     });
     this.collectors.push(async () => {
       for (const [name, counts] of this.cache.stats.counts) {
-        for (const outcome of ['hits', 'misses', 'errors'] as const) cacheRequests.set({ cache: name, outcome }, counts[outcome]);
+        for (const outcome of ['hits', 'misses', 'errors'] as const) this.followTotal(cacheRequests, { cache: name, outcome }, counts[outcome]);
+      }
+    });
+    this.collectors.push(async () => {
+      breakersOpen.reset();
+      for (const [breaker, stats] of this.breakers.stats.byBreaker) {
+        this.followTotal(breakerRejections, { breaker }, stats.rejected);
+        this.followTotal(breakerOpenings, { breaker }, stats.opened);
+        breakersOpen.set({ breaker }, this.breakers.stats.openCircuits(breaker));
       }
     });
     this.collectors.push(async () => {
@@ -148,13 +171,29 @@ export class MetricsService {
     this.duration.observe({ method, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
   }
 
-  /** Counts outcomes of the jobs this instance processes on `queue`. */
+  /**
+   * Moves a counter forward to a running total kept elsewhere (the relay's, the cache's):
+   * only the increase since the last scrape is added, so the counter never goes back.
+   */
+  private followTotal(counter: Counter<string>, labels: Record<string, string>, total: number): void {
+    const key = `${(counter as unknown as { name: string }).name}${JSON.stringify(labels)}`;
+    const increase = total - (this.lastTotals.get(key) ?? 0);
+    this.lastTotals.set(key, total);
+    if (increase > 0) counter.inc(labels, increase);
+    else if (increase === 0) counter.inc(labels, 0); // present from the first scrape, at 0
+  }
+
+  /** Counts outcomes, and times the jobs, this instance processes on `queue`. */
   private watch(name: string): void {
     if (this.watched.has(name)) return;
     this.watched.add(name);
     const queue = this.queues.get(name);
-    queue.on('completed', () => this.jobs.inc({ queue: name, outcome: 'completed' }));
-    queue.on('failed', () => this.jobs.inc({ queue: name, outcome: 'failed' }));
+    const finished = (outcome: 'completed' | 'failed', job: { processedOn?: number; finishedOn?: number }) => {
+      this.jobs.inc({ queue: name, outcome });
+      if (job?.processedOn) this.jobDuration.observe({ queue: name, outcome }, Math.max(0, (job.finishedOn ?? Date.now()) - job.processedOn) / 1000);
+    };
+    queue.on('completed', (job) => finished('completed', job));
+    queue.on('failed', (job) => finished('failed', job));
   }
 
   /** Starts counting job outcomes for every owned queue (called once the app is up). */

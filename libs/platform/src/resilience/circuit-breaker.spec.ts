@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { CircuitOpenError, RedisCircuitBreaker } from './circuit-breaker';
+import { CircuitBreakerStats, CircuitOpenError, RedisCircuitBreaker } from './circuit-breaker';
 
 /** Against the test Redis: the state is shared, so two breaker objects act as two instances. */
 describe('RedisCircuitBreaker', () => {
@@ -49,6 +49,28 @@ describe('RedisCircuitBreaker', () => {
     await new Promise((r) => setTimeout(r, 250));
     await expect(instanceA.run('host-4', fail)).rejects.toThrow('boom'); // the probe fails
     await expect(instanceB.run('host-4', ok)).rejects.toBeInstanceOf(CircuitOpenError); // open for another cool-down
+  });
+
+  it("keeps this instance's view for /metrics: circuits opened, calls refused, circuits open until the cool-down ends", async () => {
+    const stats = new CircuitBreakerStats();
+    // A cool-down long enough that a loaded machine still counts both circuits open below.
+    const slow = { ...settings, cooldownMs: 1500 };
+    const observed = new RedisCircuitBreaker(redis, prefix, slow, 1000, undefined, { record: stats, breaker: 'webhook' });
+    const other = new RedisCircuitBreaker(redis, prefix, slow, 1000);
+    for (let i = 0; i < 3; i++) await expect(observed.run('host-6', fail)).rejects.toThrow('boom');
+    await expect(observed.run('host-6', ok)).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(observed.run('host-6', ok)).rejects.toBeInstanceOf(CircuitOpenError);
+    // Opened by the other instance: this one learns of it from a refused call.
+    for (let i = 0; i < 3; i++) await expect(other.run('host-7', fail)).rejects.toThrow('boom');
+    await expect(observed.run('host-7', ok)).rejects.toBeInstanceOf(CircuitOpenError);
+
+    const entry = stats.byBreaker.get('webhook')!;
+    expect({ opened: entry.opened, rejected: entry.rejected }).toEqual({ opened: 1, rejected: 3 });
+    expect(stats.openCircuits('webhook')).toBe(2);
+    expect(stats.openCircuits('webhook', Date.now() + slow.cooldownMs + 1)).toBe(0); // cool-down over
+    await new Promise((r) => setTimeout(r, slow.cooldownMs + 50));
+    await expect(observed.run('host-6', ok)).resolves.toBe('ok'); // the probe closes it
+    expect(stats.byBreaker.get('webhook')!.openUntil.has('host-6')).toBe(false);
   });
 
   it('fails open when Redis cannot answer', async () => {

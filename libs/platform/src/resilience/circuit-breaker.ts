@@ -64,6 +64,53 @@ const RELEASE = `redis.call('HSET', KEYS[1], 'probeUntil', 0) return 0`;
 
 const STATE_TTL_MS = 24 * 3600_000;
 
+/** Most circuits one breaker family remembers as open for the metrics (per-owner keys could be many). */
+const MAX_TRACKED_OPEN_CIRCUITS = 10_000;
+
+/**
+ * What this instance has seen of its breakers, for /metrics: calls refused, circuits it
+ * opened, and circuits known open until their cool-down ends. The state itself lives in
+ * Redis and is shared; this is one instance's view of it.
+ */
+export class CircuitBreakerStats {
+  readonly byBreaker = new Map<string, { rejected: number; opened: number; openUntil: Map<string, number> }>();
+
+  private entry(breaker: string) {
+    let entry = this.byBreaker.get(breaker);
+    if (!entry) this.byBreaker.set(breaker, (entry = { rejected: 0, opened: 0, openUntil: new Map() }));
+    return entry;
+  }
+
+  rejected(breaker: string, circuit: string, retryInMs: number): void {
+    const entry = this.entry(breaker);
+    entry.rejected += 1;
+    this.markOpen(entry.openUntil, circuit, Date.now() + retryInMs);
+  }
+
+  opened(breaker: string, circuit: string, cooldownMs: number): void {
+    const entry = this.entry(breaker);
+    entry.opened += 1;
+    this.markOpen(entry.openUntil, circuit, Date.now() + cooldownMs);
+  }
+
+  closed(breaker: string, circuit: string): void {
+    this.byBreaker.get(breaker)?.openUntil.delete(circuit);
+  }
+
+  openCircuits(breaker: string, now = Date.now()): number {
+    const openUntil = this.byBreaker.get(breaker)?.openUntil;
+    if (!openUntil) return 0;
+    for (const [circuit, until] of openUntil) if (until <= now) openUntil.delete(circuit);
+    return openUntil.size;
+  }
+
+  private markOpen(openUntil: Map<string, number>, circuit: string, until: number): void {
+    openUntil.delete(circuit); // re-insert: the map's order is oldest first
+    openUntil.set(circuit, until);
+    if (openUntil.size > MAX_TRACKED_OPEN_CIRCUITS) openUntil.delete(openUntil.keys().next().value as string);
+  }
+}
+
 /**
  * A circuit breaker whose state lives in Redis, so every instance sees the same circuit:
  * closed → (threshold consecutive failures) → open → (cool-down) → half-open, where exactly
@@ -79,6 +126,7 @@ export class RedisCircuitBreaker {
     private readonly settings: CircuitBreakerSettings,
     private readonly timeoutMs: number,
     private readonly logger?: Logger,
+    private readonly stats?: { record: CircuitBreakerStats; breaker: string },
   ) {}
 
   private key(circuit: string): string {
@@ -107,17 +155,22 @@ export class RedisCircuitBreaker {
     const reply = (await this.eval(ACQUIRE, circuit, [Date.now(), this.settings.probeTimeoutMs])) as [number, number, number] | undefined;
     if (!reply) return { allowed: true, probe: false };
     const [allowed, probe, retryInMs] = reply;
+    if (allowed !== 1) this.stats?.record.rejected(this.stats.breaker, circuit, retryInMs);
     return allowed === 1 ? { allowed: true, probe: probe === 1 } : { allowed: false, retryInMs };
   }
 
   async recordFailure(circuit: string, probe: boolean): Promise<void> {
     const s = this.settings;
     const opened = await this.eval(FAILURE, circuit, [Date.now(), s.failureThreshold, s.cooldownMs, Math.max(STATE_TTL_MS, s.cooldownMs * 2), probe ? 1 : 0]);
-    if (opened === 1) this.logger?.debug({ circuit }, 'circuit breaker open');
+    if (opened === 1) {
+      this.logger?.debug({ circuit }, 'circuit breaker open');
+      this.stats?.record.opened(this.stats.breaker, circuit, s.cooldownMs);
+    }
   }
 
   async recordSuccess(circuit: string, probe: boolean): Promise<void> {
     await this.eval(SUCCESS, circuit, [probe ? 1 : 0]);
+    if (probe) this.stats?.record.closed(this.stats.breaker, circuit);
   }
 
   private async eval(script: string, circuit: string, args: (string | number)[]): Promise<unknown> {
@@ -133,6 +186,8 @@ export class RedisCircuitBreaker {
 /** Makes named, Redis-backed circuit breakers that share the process's Redis client. */
 @Injectable()
 export class CircuitBreakers {
+  readonly stats = new CircuitBreakerStats();
+
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -147,6 +202,7 @@ export class CircuitBreakers {
       settings,
       Math.max(this.config.env.REDIS_REQUEST_TIMEOUT_MS * 4, 500),
       this.logger.child({ component: 'circuit-breaker', breaker: name }),
+      { record: this.stats, breaker: name },
     );
   }
 }
