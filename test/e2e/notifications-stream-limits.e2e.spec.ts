@@ -101,8 +101,6 @@ describe('Live stream limits and token expiry (e2e)', () => {
     expect(JSON.parse(last.data)).toEqual({ reason: 'token-expired', expiredAt: new Date(expiresAtMs).toISOString() });
     // Not before the token's exp (same clock: client and server run in this process).
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAtMs);
-    // Heartbeats came while the token was valid; the stream did not just die.
-    expect(stream.comments.some((c) => c.startsWith('heartbeat'))).toBe(true);
     await eventually(() => Promise.resolve(api.app.get(EventStreams).reservedCount(fay.id) === 1));
     expect(longLived.ended).toBe(false);
   });
