@@ -47,7 +47,7 @@ describe('Notification deliveries: email and webhook (e2e)', () => {
       await Promise.all(receivers.map((r) => r.stop()));
     });
 
-    async function receiver(status: (call: number) => number = () => 204): Promise<WebhookReceiver> {
+    async function receiver(status: (call: number, path: string) => number = () => 204): Promise<WebhookReceiver> {
       const r = await new WebhookReceiver().start();
       r.status = status;
       receivers.push(r);
@@ -144,10 +144,46 @@ describe('Notification deliveries: email and webhook (e2e)', () => {
       // 5 deliveries × 3 attempts = 15 attempts, but the host saw only the 3 that opened the circuit.
       expect(rows.map((d) => d.attempts)).toEqual([3, 3, 3, 3, 3]);
       expect(hook.received).toHaveLength(3);
-      expect(rows.filter((d) => /CircuitOpenError: circuit open for 127\.0\.0\.1:\d+; no call made/.test(d.last_error ?? ''))).not.toHaveLength(0);
+      // The circuit is this user's at this host (host:port/userId).
+      const circuitOpen = new RegExp(`^CircuitOpenError: circuit open for 127\\.0\\.0\\.1:\\d+/${user.id}; no call made`);
+      expect(rows.filter((d) => circuitOpen.test(d.last_error ?? ''))).not.toHaveLength(0);
       // And none later: nothing is left under way (no event, delivery or retry).
       await eventsSettled(api.app, db);
       expect(hook.received).toHaveLength(3);
+    });
+
+    it("keys the breaker by destination and owner: one user's failing hook does not stop another user's deliveries to the same host", async () => {
+      const host = await receiver((_call, path) => (path === '/failing' ? 500 : 204));
+      const base = host.url.replace(/\/hook$/, '');
+      const [failing, working] = await Promise.all([signUpAndLogin(api.url, 'Failing'), signUpAndLogin(api.url, 'Working')]);
+      // Welcomes first, so they make no webhook delivery: only the orders below count.
+      for (const u of [failing, working]) await eventually(async () => (await notificationsOf(db, u.id)).length === 1);
+      await setWebhook(api, failing, `${base}/failing`);
+      await setWebhook(api, working, `${base}/working`);
+
+      // The failing user's circuit opens: 3 deliveries × 3 attempts, only the first 3 attempts call.
+      for (let i = 0; i < 3; i++) await publishOrderEvent(db, OrderEvents.placed, orderEvent(failing.id));
+      const failed = await eventually(async () => {
+        const all = await deliveriesOf(db, failing.id, 'webhook');
+        return all.length === 3 && all.every((d) => d.status === 'dead') ? all : undefined;
+      }, 20_000);
+      expect(failed.some((d) => /^CircuitOpenError/.test(d.last_error ?? ''))).toBe(true);
+
+      // Same host and port, another owner: every delivery goes through at its first attempt.
+      for (let i = 0; i < 3; i++) await publishOrderEvent(db, OrderEvents.placed, orderEvent(working.id));
+      const sent = await eventually(async () => {
+        const all = await deliveriesOf(db, working.id, 'webhook');
+        return all.length === 3 && all.every((d) => d.status === 'sent') ? all : undefined;
+      }, 20_000);
+      expect(sent.map((d) => d.attempts)).toEqual([1, 1, 1]);
+      expect(host.received.filter((r) => r.path === '/working')).toHaveLength(3);
+
+      // The failing user's circuit is still open meanwhile (60 s cool-down): no call for a new delivery.
+      await publishOrderEvent(db, OrderEvents.placed, orderEvent(failing.id));
+      await eventually(async () => (await deliveriesOf(db, failing.id, 'webhook')).filter((d) => d.status === 'dead').length === 4, 20_000);
+      const [latest] = (await deliveriesOf(db, failing.id, 'webhook')).filter((d) => !failed.some((f) => f.id === d.id));
+      expect(latest.last_error).toMatch(new RegExp(`^CircuitOpenError: circuit open for 127\\.0\\.0\\.1:\\d+/${failing.id}`));
+      expect(host.received.filter((r) => r.path === '/failing')).toHaveLength(3);
     });
   });
 

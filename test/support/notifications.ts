@@ -69,16 +69,20 @@ export async function deliveriesOf(db: string, userId: string, channel?: 'email'
 }
 
 export interface ReceivedWebhook {
+  path: string;
   headers: http.IncomingHttpHeaders;
   body: string;
   at: number;
 }
 
-/** A local webhook endpoint; `status(n)` decides the answer to the n-th call (1-based). */
+/**
+ * A local webhook endpoint; `status(n, path)` decides the answer to the n-th call (1-based),
+ * `path` lets several users' hooks share this one host.
+ */
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
   private server?: http.Server;
-  status: (call: number) => number = () => 204;
+  status: (call: number, path: string) => number = () => 204;
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}/hook`;
@@ -89,8 +93,9 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-        res.writeHead(this.status(this.received.length)).end();
+        const path = req.url ?? '/';
+        this.received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+        res.writeHead(this.status(this.received.length, path)).end();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -151,6 +156,8 @@ export class SseClient {
   status?: number;
   headers?: http.IncomingHttpHeaders;
   ended = false;
+  /** Everything the response carried, as text (a refusal's problem document included). */
+  text = '';
   private request?: http.ClientRequest;
   private buffer = '';
 
@@ -168,9 +175,11 @@ export class SseClient {
         response.setEncoding('utf8');
         let resolved = false;
         response.on('data', (chunk: string) => {
+          this.text += chunk;
           this.parse(chunk);
           // The first chunk (`retry:`) comes once the server subscribed: ready for events.
-          if (!resolved) {
+          // A refusal resolves at its end, with the whole problem document in `text`.
+          if (!resolved && response.statusCode === 200) {
             resolved = true;
             resolve();
           }

@@ -60,8 +60,14 @@ export class LiveNotifications {
       .catch((error: unknown) => this.logger.warn({ err: error, userId }, 'live notification not published'));
   }
 
-  /** Serves `GET /v1/notifications/stream` for the caller until either side closes it. */
+  /**
+   * Serves `GET /v1/notifications/stream` for the caller until either side closes it, the
+   * session ends, or the access token expires. Beyond the caller's or this instance's
+   * stream cap it throws StreamLimitError (429) before any work.
+   */
   async open(caller: AuthenticatedUser, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // Taken before the first await: parallel opens are counted one by one, none slips past the cap.
+    const slot = this.streams.reserve(caller.userId);
     const lastEventId = request.headers['last-event-id'];
     const replayAfter = typeof lastEventId === 'string' && UUID.test(lastEventId) ? lastEventId : undefined;
     // Live messages wait in `early` until the replay is written, so the client sees them in order.
@@ -86,6 +92,7 @@ export class LiveNotifications {
         }
       });
     } catch (error) {
+      slot.release();
       this.logger.warn({ err: error, userId: caller.userId }, 'live stream refused: Redis did not confirm the subscription');
       void reply.status(503).header('retry-after', '5').header('content-type', 'application/problem+json; charset=utf-8').send(
         JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'Live notifications are unavailable; retry shortly.' }),
@@ -97,7 +104,12 @@ export class LiveNotifications {
       heartbeatMs: notificationsSettings(this.config).NOTIFICATIONS_SSE_HEARTBEAT_MS,
       // A signed-out (or erased) session loses its stream at the next heartbeat.
       stillAllowed: async () => !(await this.revocations.isRevoked(caller.sessionId)),
-    });
+      // The token's authority ends at its exp: say why, so the client reconnects with a fresh token.
+      endAt:
+        caller.expiresAt === undefined
+          ? undefined
+          : { at: caller.expiresAt, event: { event: 'token-expired', data: { reason: 'token-expired', expiredAt: new Date(caller.expiresAt).toISOString() } } },
+    }, slot);
     if (!stream) return unsubscribe();
     state.stream = stream;
     stream.onClose(unsubscribe);

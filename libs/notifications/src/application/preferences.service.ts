@@ -4,7 +4,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { ValidationFailedError } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import { WebhookSender } from '../channels/webhook.sender';
-import { DestinationNotAllowedError } from '../domain/notification.errors';
 
 export interface Preferences {
   email: boolean;
@@ -44,7 +43,7 @@ export class PreferencesService {
    */
   async update(userId: string, wanted: Preferences): Promise<UpdatedPreferences> {
     const webhookUrl = wanted.webhookUrl === null ? null : wanted.webhookUrl.trim();
-    if (webhookUrl !== null) await this.checkWebhookUrl(webhookUrl);
+    if (webhookUrl !== null) this.checkWebhookUrl(webhookUrl);
     return this.dataSource.transaction(async (manager) => {
       await manager.query('INSERT INTO notifications.preferences (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING', [userId]);
       const [current] = await manager.query<{ webhook_url: string | null; webhook_secret: string | null }[]>(
@@ -63,19 +62,17 @@ export class PreferencesService {
     });
   }
 
-  private async checkWebhookUrl(raw: string): Promise<void> {
+  /**
+   * The URL's form and a literal internal address only: no DNS here. Whether a name
+   * resolves, and to what, is checked at every delivery (WebhookAddressPolicy), where the
+   * answer for "does not resolve" and "resolves internally" is the same.
+   */
+  private checkWebhookUrl(raw: string): void {
     const invalid = (message: string) => new ValidationFailedError([{ field: 'webhookUrl', message }]);
     const problem = this.webhooks.policy.checkSyntax(raw);
     if (problem) throw invalid(problem);
-    try {
-      await this.webhooks.policy.destination(new URL(raw).hostname);
-    } catch (error) {
-      if (error instanceof DestinationNotAllowedError) {
-        throw invalid('must not point to a loopback, private, link-local or metadata address');
-      }
-      const code = (error as { code?: string }).code;
-      if (code === 'ENOTFOUND') throw invalid('names a host that does not resolve');
-      // A DNS hiccup is no reason to refuse; every delivery checks the address again.
+    if (this.webhooks.policy.isInternalLiteral(new URL(raw).hostname)) {
+      throw invalid('must not point to a loopback, private, link-local or metadata address');
     }
   }
 }

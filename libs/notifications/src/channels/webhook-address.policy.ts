@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { DestinationNotAllowedError } from '../domain/notification.errors';
+import { DestinationRefusedError } from '../domain/notification.errors';
 
 /**
  * Address ranges a webhook must never reach unless NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS is
@@ -58,11 +58,20 @@ function bareHost(hostname: string): string {
   return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 }
 
+/** `localhost` and `*.localhost` are loopback by definition (RFC 6761 §6.3), whatever DNS says. */
+function isLoopbackName(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
+}
+
 /**
- * Decides where a webhook may go. A URL is checked when it is saved (a clear 400 for the
- * user) and again at every delivery, resolving the name once and connecting to exactly the
- * address that was checked, so DNS cannot be switched to an internal address in between
- * (DNS rebinding).
+ * Decides where a webhook may go. When a URL is saved only what it says by itself is
+ * checked: its form, and a literal address (or `localhost`) that is internal; DNS is not
+ * asked, since its answer is neither the user's input nor stable (a transient failure must
+ * not refuse a valid setting), and answering by it would let users probe internal names.
+ * Every delivery resolves the name, refuses it unless every address is public, and connects
+ * to exactly the address that was checked, so DNS cannot be switched to an internal
+ * address in between (DNS rebinding). docs/api.md, "Webhooks".
  */
 export class WebhookAddressPolicy {
   constructor(
@@ -85,16 +94,36 @@ export class WebhookAddressPolicy {
     return null;
   }
 
-  /** Resolves the host and returns the address to connect to; throws DestinationNotAllowedError. */
+  /** True when the URL's host is, without asking DNS, an address webhooks may not reach. */
+  isInternalLiteral(hostname: string): boolean {
+    if (this.allowPrivate) return false;
+    const host = bareHost(hostname);
+    return isIP(host) !== 0 ? isInternalAddress(host) : isLoopbackName(host);
+  }
+
+  /**
+   * Resolves the host and returns the address to connect to. Throws DestinationRefusedError,
+   * the same for a name that does not resolve (now) and one that resolves to an internal
+   * address; `reason` tells the operator which.
+   */
   async destination(hostname: string): Promise<ResolvedDestination> {
     const host = bareHost(hostname);
     const literal = isIP(host);
-    const addresses: ResolvedDestination[] = literal ? [{ address: host, family: literal as 4 | 6 }] : await this.resolve(host);
-    if (addresses.length === 0) throw new DestinationNotAllowedError(`${host} does not resolve`);
+    let addresses: ResolvedDestination[];
+    if (literal) addresses = [{ address: host, family: literal as 4 | 6 }];
+    else if (!this.allowPrivate && isLoopbackName(host)) throw new DestinationRefusedError(host, 'a loopback name');
+    else {
+      try {
+        addresses = await this.resolve(host);
+      } catch (error) {
+        throw new DestinationRefusedError(host, `does not resolve (${(error as { code?: string }).code ?? (error as Error).message})`);
+      }
+    }
+    if (addresses.length === 0) throw new DestinationRefusedError(host, 'does not resolve (no addresses)');
     if (!this.allowPrivate) {
       // Any internal answer refuses the host: a mix is how rebinding attacks start.
       const internal = addresses.find((a) => isInternalAddress(a.address));
-      if (internal) throw new DestinationNotAllowedError(`${host} resolves to ${internal.address}, an internal address; webhooks may not reach it`);
+      if (internal) throw new DestinationRefusedError(host, `resolves to ${internal.address}, an internal address`);
     }
     return addresses[0];
   }

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, CircuitBreakers, type AppConfig, type RedisCircuitBreaker } from '@app/platform';
-import { DestinationNotAllowedError } from '../domain/notification.errors';
+import { DestinationRefusedError } from '../domain/notification.errors';
 import { WebhookAddressPolicy, type ResolvedDestination } from './webhook-address.policy';
 import { notificationsSettings } from '../notifications.settings';
 
@@ -15,6 +15,8 @@ export interface WebhookRequest {
   body: string;
   deliveryId: string;
   attempt: number;
+  /** The user whose webhook this is: half of the circuit breaker's key. */
+  ownerId: string;
 }
 
 /** A non-2xx answer; the status is kept for the delivery's last_error. */
@@ -34,8 +36,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /**
  * POSTs signed JSON to a user's webhook. Each call: checks the destination (SSRF policy)
- * and pins the connection to the checked address, runs under the destination's circuit
- * breaker (host:port, shared by every instance through Redis), and is bounded by
+ * and pins the connection to the checked address, runs under the circuit breaker of its
+ * destination and owner (`host:port/userId`, shared by every instance through Redis), and is bounded by
  * NOTIFICATIONS_WEBHOOK_TIMEOUT_MS from DNS to the last byte. Redirects are not followed:
  * a 3xx could point anywhere, the policy included.
  */
@@ -53,10 +55,22 @@ export class WebhookSender {
     });
   }
 
+  /**
+   * The breaker is keyed by destination and owner: one user's broken endpoint on a shared
+   * host (a hooks SaaS, a chat service) must not stop other users' deliveries there. Its
+   * Redis state expires (RedisCircuitBreaker's STATE_TTL_MS after the last failure, deleted
+   * on success), so the keys cannot pile up however many users and hosts come and go.
+   */
+  static circuitOf(url: URL, ownerId: string): string {
+    return `${url.host}/${ownerId}`;
+  }
+
   async send(request: WebhookRequest): Promise<void> {
     const url = new URL(request.url);
     // A refused address is our decision, not the host failing: it does not count for the breaker.
-    await this.breaker.run(url.host, () => this.post(url, request), (error) => (error instanceof DestinationNotAllowedError ? 'neutral' : 'failure'));
+    await this.breaker.run(WebhookSender.circuitOf(url, request.ownerId), () => this.post(url, request), (error) =>
+      error instanceof DestinationRefusedError ? 'neutral' : 'failure',
+    );
   }
 
   private async post(url: URL, request: WebhookRequest): Promise<void> {
@@ -64,7 +78,10 @@ export class WebhookSender {
     const signal = AbortSignal.timeout(timeoutMs);
     const destination = await Promise.race([
       this.policy.destination(url.hostname),
-      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`resolving ${url.hostname} timed out`)), { once: true })),
+      // A name that takes too long to resolve is refused like one that does not resolve.
+      new Promise<never>((_, reject) =>
+        signal.addEventListener('abort', () => reject(new DestinationRefusedError(url.hostname, 'resolution timed out')), { once: true }),
+      ),
     ]);
     const body = Buffer.from(request.body);
     await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
 import { CurrentUser, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LiveNotifications } from '../application/live-notifications';
@@ -31,11 +31,13 @@ export class NotificationsController {
   /**
    * Server-Sent Events: `event: notification` with the notification as `data` and its id
    * as `id`; comment lines as heartbeats. Reconnect with `Last-Event-ID` to get what was
-   * missed first.
+   * missed first. Ends with `event: token-expired` at the access token's expiry; capped per
+   * user and per instance (docs/api.md, "Live stream").
    */
   @Get('stream')
   @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'An endless text/event-stream of new notifications, from whichever instance created them' })
+  @ApiOkResponse({ description: 'A text/event-stream of new notifications, from whichever instance created them, until the access token expires' })
+  @ApiTooManyRequestsResponse({ description: 'STREAM.TOO_MANY_PER_USER or STREAM.INSTANCE_FULL: too many open streams; see Retry-After' })
   async stream(@CurrentUser() caller: AuthenticatedUser, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     await this.live.open(caller, request, reply);
   }

@@ -105,7 +105,7 @@ export class DeliveryProcessor {
     const notification: NotificationView = toView({ ...d, id: d.notification_id });
     // The same bytes at every attempt, so receivers can de-duplicate on deliveryId.
     const body = JSON.stringify({ type: 'notification.created', deliveryId: d.id, userId: d.user_id, notification });
-    await this.webhooks.send({ url: d.webhook_url, secret: d.webhook_secret, body, deliveryId: d.id, attempt });
+    await this.webhooks.send({ url: d.webhook_url, secret: d.webhook_secret, body, deliveryId: d.id, attempt, ownerId: d.user_id });
   }
 
   private async load(deliveryId: string): Promise<DeliveryRow | undefined> {

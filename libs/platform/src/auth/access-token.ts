@@ -8,6 +8,8 @@ export interface AuthenticatedUser {
   role: Role;
   /** The session (refresh-token family) this token belongs to; logout revokes it. */
   sessionId: string;
+  /** When the verified access token expires (epoch ms); long-lived responses end there. */
+  expiresAt?: number;
 }
 
 export interface AccessTokenSettings {
@@ -74,7 +76,7 @@ export class AccessTokens {
     if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) throw new InvalidAccessTokenError('not yet valid');
     if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw new InvalidAccessTokenError('missing claims');
     if (claims.role !== 'customer' && claims.role !== 'admin') throw new InvalidAccessTokenError('unknown role');
-    return { userId: claims.sub, role: claims.role, sessionId: claims.sid };
+    return { userId: claims.sub, role: claims.role, sessionId: claims.sid, expiresAt: claims.exp * 1000 };
   }
 
   private signature(input: string): string {

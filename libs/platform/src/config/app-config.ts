@@ -72,6 +72,13 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
   /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
   REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
+  /**
+   * Open Server-Sent Events streams one user may hold on one instance, and all users
+   * together (docs/api.md, "Live stream"). Counted per instance, in memory: a crashed
+   * instance's streams die with it and leave no count behind.
+   */
+  STREAM_MAX_PER_USER: Int(5, 1, 10_000),
+  STREAM_MAX_PER_INSTANCE: Int(1000, 1, 1_000_000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
 });

@@ -1,5 +1,8 @@
-import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { TooManyRequestsError } from '../auth/auth.errors';
+import type { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 
 export interface EventStreamOptions {
   /** Interval of the comment lines that keep proxies and clients from timing out. */
@@ -10,6 +13,11 @@ export interface EventStreamOptions {
   retryMs?: number;
   /** A client that lets this much output pile up unread is disconnected. */
   maxBufferedBytes?: number;
+  /**
+   * Ends the stream at `at` (epoch ms) after sending `event`, e.g. when the access token
+   * that opened it expires: a stream must not outlive the authority it was opened with.
+   */
+  endAt?: { at: number; event: ServerSentEvent };
 }
 
 export interface ServerSentEvent {
@@ -24,6 +32,7 @@ export interface ServerSentEvent {
  */
 export class EventStream {
   private heartbeat?: NodeJS.Timeout;
+  private deadline?: NodeJS.Timeout;
   private ended = false;
   private readonly closeListeners: (() => void)[] = [];
 
@@ -56,6 +65,16 @@ export class EventStream {
     raw.once('error', () => this.close());
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
+    const endAt = this.options.endAt;
+    if (endAt) {
+      // setTimeout fires at once beyond 2^31-1 ms (~24.8 days); no token lives that long here.
+      const delay = Math.min(Math.max(0, endAt.at - Date.now()), 2 ** 31 - 1);
+      this.deadline = setTimeout(() => {
+        this.send(endAt.event);
+        this.close();
+      }, delay);
+      this.deadline.unref();
+    }
     // The client may have gone while the caller was still preparing (its 'close' already fired).
     if (this.request.raw.destroyed || raw.destroyed) this.close();
   }
@@ -80,6 +99,7 @@ export class EventStream {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.deadline);
     const raw = this.reply.raw;
     if (!raw.writableEnded) raw.end();
     for (const listener of this.closeListeners.splice(0)) {
@@ -117,23 +137,85 @@ export class EventStream {
   }
 }
 
+/** A place among this instance's streams, taken before a stream opens; `release` is idempotent. */
+export interface StreamSlot {
+  release(): void;
+}
+
+/** 429 for a stream beyond STREAM_MAX_PER_USER or STREAM_MAX_PER_INSTANCE. */
+export class StreamLimitError extends TooManyRequestsError {
+  constructor(scope: 'user' | 'instance') {
+    super(
+      // A user's own streams free a place only when one of them closes; another instance may have room now.
+      scope === 'user' ? 30 : 5,
+      scope === 'user' ? 'STREAM.TOO_MANY_PER_USER' : 'STREAM.INSTANCE_FULL',
+      scope === 'user'
+        ? 'You have too many live streams open; close one before opening another.'
+        : 'This instance serves as many live streams as it may; retry shortly.',
+    );
+  }
+}
+
 /**
  * Opens Server-Sent Events responses and closes every open one before the HTTP server
  * shuts down: a stream is a request that never finishes, so without this `app.close()`
  * would wait for clients to hang up. Streams requested while shutting down are refused
  * with 503 so a client reconnects to another instance.
+ *
+ * Streams are capped per owner (STREAM_MAX_PER_USER) and per instance
+ * (STREAM_MAX_PER_INSTANCE). Both counts live in this process: `reserve` checks and
+ * counts in one synchronous step, so simultaneous requests cannot all pass a check made
+ * before any of them is counted. The per-user cap is therefore per instance (a user may
+ * hold up to that many streams on each instance); a count shared in Redis would outlive a
+ * crashed instance's streams (docs/api.md, "Live stream").
  */
 @Injectable()
 export class EventStreams implements BeforeApplicationShutdown {
   private readonly open_ = new Set<EventStream>();
+  private readonly slotsByOwner = new Map<string, number>();
+  private slots = 0;
   private shuttingDown = false;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   get openCount(): number {
     return this.open_.size;
   }
 
-  open(request: FastifyRequest, reply: FastifyReply, options: EventStreamOptions): EventStream | undefined {
+  /** Places taken (streams open or about to open), for `owner` or in all. */
+  reservedCount(owner?: string): number {
+    return owner === undefined ? this.slots : (this.slotsByOwner.get(owner) ?? 0);
+  }
+
+  /**
+   * Takes a place for one more stream of `owner` (a user id) or throws StreamLimitError
+   * (429). Call it before any await that precedes `open`, and release the slot if the
+   * stream is not opened after all; `open` releases it when the stream closes.
+   */
+  reserve(owner: string): StreamSlot {
+    if (this.slots >= this.config.env.STREAM_MAX_PER_INSTANCE) throw new StreamLimitError('instance');
+    const held = this.slotsByOwner.get(owner) ?? 0;
+    if (held >= this.config.env.STREAM_MAX_PER_USER) throw new StreamLimitError('user');
+    this.slots++;
+    this.slotsByOwner.set(owner, held + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.slots--;
+        const left = (this.slotsByOwner.get(owner) ?? 1) - 1;
+        // No entry for an owner without streams: the map stays as small as the open streams.
+        if (left > 0) this.slotsByOwner.set(owner, left);
+        else this.slotsByOwner.delete(owner);
+      },
+    };
+  }
+
+  /** Opens the stream in `slot` (from `reserve`); the slot is released when the stream closes. */
+  open(request: FastifyRequest, reply: FastifyReply, options: EventStreamOptions, slot: StreamSlot): EventStream | undefined {
     if (this.shuttingDown) {
+      slot.release();
       void reply.status(503).header('retry-after', '1').header('content-type', 'application/problem+json; charset=utf-8').send(
         JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'This instance is shutting down; reconnect.' }),
       );
@@ -141,7 +223,10 @@ export class EventStreams implements BeforeApplicationShutdown {
     }
     const stream = new EventStream(request, reply, options);
     this.open_.add(stream);
-    stream.onClose(() => this.open_.delete(stream));
+    stream.onClose(() => {
+      this.open_.delete(stream);
+      slot.release();
+    });
     stream.start();
     return stream;
   }

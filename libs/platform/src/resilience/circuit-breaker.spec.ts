@@ -73,6 +73,26 @@ describe('RedisCircuitBreaker', () => {
     expect(stats.byBreaker.get('webhook')!.openUntil.has('host-6')).toBe(false);
   });
 
+  it('keeps no state without an expiry: many circuits (e.g. one per destination and owner) cannot pile up', async () => {
+    const circuits = Array.from({ length: 20 }, (_, i) => `hooks.example:443/user-${i}`);
+    for (const circuit of circuits) await expect(instanceA.run(circuit, fail)).rejects.toThrow('boom');
+    for (const circuit of circuits) expect(await redis.pttl(`${prefix}:${circuit}`)).toBeGreaterThan(0);
+    // A success deletes the state outright.
+    await instanceB.run(circuits[0], ok);
+    expect(await redis.exists(`${prefix}:${circuits[0]}`)).toBe(0);
+
+    // A probe that ends neutrally after its state expired must not re-create it without a TTL.
+    const circuit = 'hooks.example:443/expired-while-probing';
+    for (let i = 0; i < 3; i++) await expect(instanceA.run(circuit, fail)).rejects.toThrow('boom');
+    await new Promise((r) => setTimeout(r, 250));
+    const neutralProbe = async () => {
+      await redis.del(`${prefix}:${circuit}`); // the state's TTL ran out meanwhile
+      throw new Error('our own fault');
+    };
+    await expect(instanceA.run(circuit, neutralProbe, () => 'neutral')).rejects.toThrow('our own fault');
+    expect(await redis.exists(`${prefix}:${circuit}`)).toBe(0);
+  });
+
   it('fails open when Redis cannot answer', async () => {
     const broken = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
     broken.on('error', () => undefined);

@@ -59,8 +59,10 @@ local openUntil = tonumber(redis.call('HGET', KEYS[1], 'openUntil') or '0')
 if ARGV[1] == '1' or openUntil == 0 then redis.call('DEL', KEYS[1]) end
 return 0`;
 
-// KEYS[1]: a probe that ended neutrally hands the probe slot back
-const RELEASE = `redis.call('HSET', KEYS[1], 'probeUntil', 0) return 0`;
+// KEYS[1]: a probe that ended neutrally hands the probe slot back. Only to a state that still
+// exists: an HSET on an expired key would create one without a TTL, and keys (one per
+// circuit, e.g. per destination and owner) must all expire.
+const RELEASE = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'probeUntil', 0) end return 0`;
 
 const STATE_TTL_MS = 24 * 3600_000;
 
