@@ -11,6 +11,7 @@ import { MessagingRegistry } from '../messaging/messaging.registry';
 import { QueueFactory } from '../messaging/queue.factory';
 import { withTimeout } from '../redis/redis-connection';
 import { CircuitBreakers } from '../resilience/circuit-breaker';
+import { EventStreams } from '../http/event-stream';
 import { REDIS_CLIENT } from '../redis/redis.module';
 
 const SCRAPE_TIMEOUT_MS = 1000;
@@ -57,6 +58,7 @@ export class MetricsService {
     private readonly messaging: MessagingRegistry,
     private readonly cache: CacheAside,
     private readonly breakers: CircuitBreakers,
+    private readonly streams: EventStreams,
     private readonly moduleRef: ModuleRef,
   ) {
     collectDefaultMetrics({ register: this.registry });
@@ -71,6 +73,8 @@ export class MetricsService {
     const cacheRequests = new Counter({ name: 'cache_requests_total', help: 'Cache lookups, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
     const breakerRejections = new Counter({ name: 'circuit_breaker_rejected_calls_total', help: 'Calls this instance did not make because their circuit was open, by breaker', labelNames: ['breaker'], registers: [this.registry] });
     const breakerOpenings = new Counter({ name: 'circuit_breaker_opened_total', help: 'Circuits this instance opened (a failure reached the threshold), by breaker', labelNames: ['breaker'], registers: [this.registry] });
+    const streamsOpen = new Gauge({ name: 'live_streams_open', help: 'Server-Sent Events streams open on this instance', registers: [this.registry] });
+    this.collectors.push(async () => streamsOpen.set(this.streams.openCount));
     const breakersOpen = new Gauge({ name: 'circuit_breaker_open_circuits', help: 'Circuits seen open by this instance whose cool-down has not ended, by breaker', labelNames: ['breaker'], registers: [this.registry] });
     const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
 
