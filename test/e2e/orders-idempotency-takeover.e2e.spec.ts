@@ -41,6 +41,7 @@ describe('Orders: Idempotency-Key claim takeover is fenced (e2e)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    // Generous timeouts: requests queue behind a held row lock, on a possibly busy machine.
     api = await startApi(db, { env: { RATE_LIMIT_PER_MINUTE: '100000', DB_STATEMENT_TIMEOUT_MS: '20000', DB_CONNECT_TIMEOUT_MS: '30000', REDIS_REQUEST_TIMEOUT_MS: '2000' } });
     admin = mint('admin').token;
   });

@@ -51,7 +51,8 @@ describe('Orders: stock versions, If-Match, stockDelta, restore lock order (e2e)
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    // A generous statement timeout: some tests hold a row lock while requests queue behind it.
+    // Generous timeouts: some tests hold a row lock while requests queue behind it, and a
+    // Redis revocation check that times out on a busy machine would 401 the minted tokens.
     api = await startApi(db, { env: { RATE_LIMIT_PER_MINUTE: '100000', DB_STATEMENT_TIMEOUT_MS: '20000', DB_CONNECT_TIMEOUT_MS: '30000', REDIS_REQUEST_TIMEOUT_MS: '2000' } });
     admin = mint('admin').token;
   });
