@@ -67,8 +67,8 @@ export class OrderLifecycleService {
 
   /**
    * One action on several orders, inside the caller's transaction with their rows locked.
-   * Their stock comes back in one statement (products locked in id order), so cancelling
-   * many orders at once cannot deadlock with placements either.
+   * Their stock comes back together, after one statement has locked all their products in
+   * id order, so cancelling many orders at once cannot deadlock with placements either.
    */
   async applyAll(manager: EntityManager, orders: OrderView[], action: OrderAction, reason?: OrderEventV1['reason']): Promise<OrderView[]> {
     const moves = orders.map((order) => ({ order, status: nextStatus(order.status, action) }));
