@@ -100,7 +100,7 @@ async function placeIn(client, userId, lines, requestId) {
   if (new Set(products.map((p) => p.currency)).size > 1) throw new Problem(422, 'Unprocessable Content', 'All products of one order must be priced in the same currency.');
   for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
     const { rows: taken } = await client.query(
-      'WITH u AS (UPDATE orders.products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
+      'WITH u AS (UPDATE orders.products SET stock = stock - $2, version = version + 1, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
       [line.productId, line.quantity],
     );
     if (taken.length === 0) throw new Problem(409, 'Conflict', `Not enough stock for product ${byId.get(line.productId).sku} (${line.productId}): ${line.quantity} requested.`);

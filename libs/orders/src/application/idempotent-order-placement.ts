@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { domainErrorProblem, KindedDomainError } from '@app/platform';
-import type { DataSource } from 'typeorm';
-import { IdempotencyKeyReusedError, IdempotencyRequestInProgressError } from '../domain/order.errors';
+import { domainErrorProblem, execute, KindedDomainError } from '@app/platform';
+import type { DataSource, EntityManager } from 'typeorm';
+import { IdempotencyClaimTakenOverError, IdempotencyKeyReusedError, IdempotencyRequestInProgressError } from '../domain/order.errors';
 import { PlaceOrderService, type OrderLineRequest } from './place-order.service';
 import { toOrderResponse } from './order-response';
 
@@ -27,13 +27,19 @@ function canonical(value: unknown): string {
 }
 
 /**
- * `Idempotency-Key` for POST /v1/orders (Stripe / IETF draft semantics). Keys are scoped
- * to the user and kept 24 h in Postgres (every instance sees them; they survive
- * restarts). The first request claims the key; its outcome (201, or a 404/409/422
- * domain error) is stored in the same transaction as the order, so a repeat with the same
- * body replays it exactly. A different body is 422; a repeat while the first still runs
- * is 409. Validation failures never reach this point, so they are not stored; a 5xx
- * releases the key so the client can retry.
+ * `Idempotency-Key` for POST /v1/orders (Stripe / IETF draft semantics; docs/api.md,
+ * "Idempotency"). Keys are scoped to the user and kept 24 h in Postgres (every instance
+ * sees them; they survive restarts). The first request claims the key; its outcome (201,
+ * or a 404/409/422 domain error) is stored, the 201 in the same transaction as the order,
+ * so a repeat with the same body replays it exactly. A different body is 422; a repeat
+ * while the first still runs is 409. Validation failures never reach this point, so they
+ * are not stored; a 5xx releases the key so the client can retry.
+ *
+ * A claim is fenced: each holder gets its own `claim_id`, and every write that ends a claim
+ * (the outcome, the release) names it. A claim left in progress for 60 s is taken over
+ * under a new id, so if its first holder was only slow, not dead, its outcome write finds
+ * another id, writes nothing, and its transaction rolls back with the order it placed
+ * (409 IDEMPOTENCY.CLAIM_TAKEN_OVER): one key, one order.
  */
 @Injectable()
 export class IdempotentOrderPlacement {
@@ -44,49 +50,59 @@ export class IdempotentOrderPlacement {
 
   async place(userId: string, key: string, body: unknown, lines: OrderLineRequest[]): Promise<StoredResponse> {
     const hash = createHash('sha256').update(canonical(body)).digest('hex');
-    const replay = await this.claim(userId, key, hash);
-    if (replay) return replay;
+    const claim = await this.claim(userId, key, hash);
+    if ('replay' in claim) return claim.replay;
+    const claimId = claim.claimId;
     try {
       const order = await this.dataSource.transaction(async (manager) => {
         const placed = await this.placeOrder.placeIn(manager, userId, lines);
-        await manager.query(
-          `UPDATE orders.idempotency_keys SET state = 'completed', response_status = 201, response_body = $3 WHERE user_id = $1 AND key = $2`,
-          [userId, key, JSON.stringify(toOrderResponse(placed))],
-        );
+        await this.complete(manager, userId, key, claimId, 201, toOrderResponse(placed));
         return placed;
       });
       await this.placeOrder.afterCommit(order);
       return { status: 201, body: toOrderResponse(order), replayed: false };
     } catch (error) {
+      if (error instanceof IdempotencyClaimTakenOverError) throw error;
       if (error instanceof KindedDomainError) {
         const problem = domainErrorProblem(error, '/v1/orders');
-        await this.dataSource.query(
-          `UPDATE orders.idempotency_keys SET state = 'completed', response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
-          [userId, key, problem.status, JSON.stringify(problem)],
-        );
+        await this.complete(this.dataSource.manager, userId, key, claimId, problem.status, problem);
       } else {
-        await this.dataSource.query('DELETE FROM orders.idempotency_keys WHERE user_id = $1 AND key = $2', [userId, key]).catch(() => undefined);
+        await this.dataSource
+          .query(`DELETE FROM orders.idempotency_keys WHERE user_id = $1 AND key = $2 AND claim_id = $3 AND state = 'in-progress'`, [userId, key, claimId])
+          .catch(() => undefined);
       }
       throw error;
     }
   }
 
-  /** Returns a stored response to replay, or undefined when this request now owns the key. */
-  private async claim(userId: string, key: string, hash: string): Promise<StoredResponse | undefined> {
+  /** Stores the outcome if this request still holds the claim; otherwise it must not count. */
+  private async complete(manager: EntityManager, userId: string, key: string, claimId: string, status: number, body: unknown): Promise<void> {
+    const { affected } = await execute(
+      manager,
+      `UPDATE orders.idempotency_keys SET state = 'completed', response_status = $4, response_body = $5
+        WHERE user_id = $1 AND key = $2 AND claim_id = $3 AND state = 'in-progress'`,
+      [userId, key, claimId, status, JSON.stringify(body)],
+    );
+    if (affected !== 1) throw new IdempotencyClaimTakenOverError();
+  }
+
+  /** A stored response to replay, or the id of the claim this request now holds. */
+  private async claim(userId: string, key: string, hash: string): Promise<{ replay: StoredResponse } | { claimId: string }> {
+    const claimId = randomUUID();
     for (let attempt = 0; attempt < 3; attempt++) {
       const claimed = await this.dataSource.query<unknown[]>(
         `WITH i AS (
-           INSERT INTO orders.idempotency_keys (user_id, key, request_hash, state, expires_at)
-           VALUES ($1, $2, $3, 'in-progress', now() + make_interval(hours => $4))
+           INSERT INTO orders.idempotency_keys (user_id, key, request_hash, state, claim_id, expires_at)
+           VALUES ($1, $2, $3, 'in-progress', $4, now() + make_interval(hours => $5))
            ON CONFLICT (user_id, key) DO NOTHING RETURNING 1)
          SELECT * FROM i`,
-        [userId, key, hash, KEY_TTL_HOURS],
+        [userId, key, hash, claimId, KEY_TTL_HOURS],
       );
-      if (claimed.length) return undefined;
+      if (claimed.length) return { claimId };
       const [existing] = await this.dataSource.query<
-        { request_hash: string; state: string; response_status: number; response_body: unknown; expired: boolean; abandoned: boolean; locked_at: Date }[]
+        { request_hash: string; state: string; response_status: number; response_body: unknown; expired: boolean; abandoned: boolean; claim_id: string }[]
       >(
-        `SELECT request_hash, state, response_status, response_body, locked_at,
+        `SELECT request_hash, state, response_status, response_body, claim_id,
                 expires_at <= now() AS expired,
                 locked_at <= now() - make_interval(secs => $3) AS abandoned
            FROM orders.idempotency_keys WHERE user_id = $1 AND key = $2`,
@@ -98,13 +114,18 @@ export class IdempotentOrderPlacement {
         continue;
       }
       if (existing.request_hash !== hash) throw new IdempotencyKeyReusedError();
-      if (existing.state === 'completed') return { status: existing.response_status, body: existing.response_body, replayed: true };
+      if (existing.state === 'completed') return { replay: { status: existing.response_status, body: existing.response_body, replayed: true } };
       if (existing.abandoned) {
-        const taken = await this.dataSource.query<unknown[]>(
-          `WITH u AS (UPDATE orders.idempotency_keys SET locked_at = now() WHERE user_id = $1 AND key = $2 AND state = 'in-progress' AND locked_at = $3 RETURNING 1) SELECT * FROM u`,
-          [userId, key, existing.locked_at],
+        // Conditional on the claim id read above: of several repeats, one takes it over.
+        const { affected } = await execute(
+          this.dataSource,
+          `UPDATE orders.idempotency_keys SET locked_at = now(), claim_id = $4
+            WHERE user_id = $1 AND key = $2 AND state = 'in-progress' AND claim_id = $3`,
+          [userId, key, existing.claim_id, claimId],
         );
-        if (taken.length) return undefined;
+        if (affected === 1) return { claimId };
+        // It completed (or another repeat took it over) meanwhile: read it again.
+        continue;
       }
       throw new IdempotencyRequestInProgressError();
     }

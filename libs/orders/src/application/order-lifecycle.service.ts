@@ -5,7 +5,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents, type OrderEventType, type OrderEventV1, type OrderStatus } from '../contracts';
 import { nextStatus, restoresStock, type OrderAction } from '../domain/order-status';
 import { OrderNotFoundError } from '../domain/order.errors';
-import { findOrder, listOrders, toEvent, updateOrderStatus, type OrderView } from '../persistence/order.queries';
+import { findOrder, listOrders, restoreStock, toEvent, updateOrderStatus, type OrderView } from '../persistence/order.queries';
 
 const EVENT_OF: Record<OrderAction, OrderEventType> = {
   confirm: OrderEvents.confirmed,
@@ -61,17 +61,25 @@ export class OrderLifecycleService {
 
   /** Inside the caller's transaction, with the order row locked. */
   async apply(manager: EntityManager, order: OrderView, action: OrderAction, reason?: OrderEventV1['reason']): Promise<OrderView> {
-    const status = nextStatus(order.status, action);
-    if (restoresStock(action)) {
-      await manager.query(
-        `UPDATE orders.products p SET stock = p.stock + l.quantity, updated_at = now()
-           FROM orders.order_lines l WHERE l.order_id = $1 AND l.product_id = p.id`,
-        [order.id],
-      );
+    const [updated] = await this.applyAll(manager, [order], action, reason);
+    return updated;
+  }
+
+  /**
+   * One action on several orders, inside the caller's transaction with their rows locked.
+   * Their stock comes back together, after one statement has locked all their products in
+   * id order, so cancelling many orders at once cannot deadlock with placements either.
+   */
+  async applyAll(manager: EntityManager, orders: OrderView[], action: OrderAction, reason?: OrderEventV1['reason']): Promise<OrderView[]> {
+    const moves = orders.map((order) => ({ order, status: nextStatus(order.status, action) }));
+    if (restoresStock(action) && orders.length) await restoreStock(manager, orders.map((o) => o.id));
+    const updated: OrderView[] = [];
+    for (const { order, status } of moves) {
+      const moved = await updateOrderStatus(manager, order, status);
+      const payload = toEvent(moved, { previousStatus: order.status, ...(reason ? { reason } : {}) });
+      await this.outbox.publish(manager, [{ type: EVENT_OF[action], payload }]);
+      updated.push(moved);
     }
-    const updated = await updateOrderStatus(manager, order, status);
-    const payload = toEvent(updated, { previousStatus: order.status, ...(reason ? { reason } : {}) });
-    await this.outbox.publish(manager, [{ type: EVENT_OF[action], payload }]);
     return updated;
   }
 }

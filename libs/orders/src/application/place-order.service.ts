@@ -84,10 +84,16 @@ export class PlaceOrderService {
     // Stock last: a product's row lock is held from here to the commit only, so concurrent
     // buyers of one product queue for one statement each, not for the whole use case. The
     // conditional update is what decides; a failure rolls back the order written above.
-    // Rows are locked in one global order (by id) so multi-line orders cannot deadlock.
-    for (const line of [...lines].sort((a, b) => a.productId.localeCompare(b.productId))) {
+    // Rows are locked in one global order, Postgres's uuid order (= code-point order of the
+    // lower-case text), so multi-line orders cannot deadlock with each other or with stock
+    // restores (restoreStock in order.queries.ts locks ORDER BY id too). `version` is the product's ETag.
+    const uuidOrder = (a: OrderLineRequest, b: OrderLineRequest) => {
+      const [x, y] = [a.productId.toLowerCase(), b.productId.toLowerCase()];
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    for (const line of [...lines].sort(uuidOrder)) {
       const taken = await manager.query<unknown[]>(
-        'WITH u AS (UPDATE orders.products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
+        'WITH u AS (UPDATE orders.products SET stock = stock - $2, version = version + 1, updated_at = now() WHERE id = $1 AND stock >= $2 RETURNING id) SELECT id FROM u',
         [line.productId, line.quantity],
       );
       if (taken.length === 0) throw new InsufficientStockError(line.productId, byId.get(line.productId)!.sku, line.quantity);

@@ -32,10 +32,9 @@ export class CancelOrdersOnUserDeletedHandler implements InboxEventHandler<UserD
       `SELECT id FROM orders.orders WHERE user_id = $1 AND status = 'pending' ORDER BY id FOR UPDATE`,
       [userId],
     );
-    for (const { id } of pending) {
-      const order = (await findOrder(manager, id))!;
-      await this.lifecycle.apply(manager, order, 'cancel', 'account-deleted');
-    }
+    const orders = [];
+    for (const { id } of pending) orders.push((await findOrder(manager, id))!);
+    await this.lifecycle.applyAll(manager, orders, 'cancel', 'account-deleted');
     await manager.query('UPDATE orders.orders SET user_erased_at = now() WHERE user_id = $1 AND user_erased_at IS NULL', [userId]);
     await manager.query('DELETE FROM orders.idempotency_keys WHERE user_id = $1', [userId]);
     await eraseFromEventPath(manager, {

@@ -72,3 +72,41 @@ export class IdempotencyRequestInProgressError extends KindedDomainError {
     super('A request with this Idempotency-Key is still being processed; retry shortly.');
   }
 }
+
+/** The claim's request ran past the takeover window and a repeat took the key over. */
+export class IdempotencyClaimTakenOverError extends KindedDomainError {
+  readonly code = 'IDEMPOTENCY.CLAIM_TAKEN_OVER';
+  readonly kind = 'conflict' as const;
+  constructor() {
+    super('This request took too long and a repeat with the same Idempotency-Key took over; this one did nothing. Repeat it to get the outcome.');
+  }
+}
+
+/** `If-Match` names no current version of the product (docs/api.md, "PATCH /v1/products/:id"). */
+export class ProductVersionMismatchError extends KindedDomainError {
+  readonly code = 'PRODUCT.VERSION_MISMATCH';
+  readonly kind = 'precondition-failed' as const;
+  constructor(currentVersion: number) {
+    super(`The product changed since you read it (it is now version ${currentVersion}); read it again and reapply your change.`, { currentVersion });
+  }
+}
+
+/** An absolute stock level without `If-Match` could overwrite reservations made meanwhile. */
+export class ProductIfMatchRequiredError extends KindedDomainError {
+  readonly code = 'PRODUCT.IF_MATCH_REQUIRED';
+  readonly kind = 'precondition-required' as const;
+  constructor() {
+    super('Setting `stock` needs If-Match with the product\'s ETag; or send `stockDelta` to adjust the stock relatively.');
+  }
+}
+
+/** The stock level a product may have (also the bound of `stock` in requests). */
+export const MAX_STOCK = 1_000_000_000;
+
+export class StockOutOfRangeError extends KindedDomainError {
+  readonly code = 'PRODUCT.STOCK_OUT_OF_RANGE';
+  readonly kind = 'conflict' as const;
+  constructor(stock: number, stockDelta: number) {
+    super(`Stock is ${stock}: adjusting it by ${stockDelta} would take it outside 0-${MAX_STOCK}. Nothing was changed.`, { stock, stockDelta });
+  }
+}

@@ -52,13 +52,27 @@ export const CreateProductRequest = Type.Object(
 export type CreateProductRequest = Static<typeof CreateProductRequest>;
 
 export const UpdateProductRequest = Type.Object(
-  { name: Type.Optional(ProductName), priceCents: Type.Optional(Price), stock: Type.Optional(Stock) },
+  {
+    name: Type.Optional(ProductName),
+    priceCents: Type.Optional(Price),
+    stock: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Absolute level; needs If-Match (428 without it)' })),
+    stockDelta: Type.Optional(Type.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000, description: 'Added to the current stock atomically' })),
+  },
   { additionalProperties: false, minProperties: 1, $id: 'UpdateProductRequest' },
 );
 export type UpdateProductRequest = Static<typeof UpdateProductRequest>;
 
 export const ProductResponse = Type.Object(
-  { id: Uuid, sku: Sku, name: Type.String(), priceCents: Type.Integer(), currency: Type.String(), stock: Type.Integer(), createdAt: Type.String({ format: 'date-time' }) },
+  {
+    id: Uuid,
+    sku: Sku,
+    name: Type.String(),
+    priceCents: Type.Integer(),
+    currency: Type.String(),
+    stock: Type.Integer(),
+    version: Type.Integer({ description: 'Grows with every change, stock included; the ETag is its quoted value' }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
   { $id: 'ProductResponse' },
 );
 export const ProductPage = Type.Object({ items: Type.Array(ProductResponse), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { $id: 'ProductPage' });

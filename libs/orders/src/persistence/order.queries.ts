@@ -133,3 +133,29 @@ export function toEvent(order: OrderView, extra: Partial<OrderEventV1> = {}): Or
     ...extra,
   };
 }
+
+/**
+ * Gives the stock of these orders' lines back. First one statement locks all their
+ * products in id order, as placement does (PlaceOrderService.placeIn), so a restore and a
+ * placement (or two restores) touching the same products in opposite line orders queue
+ * behind each other instead of deadlocking. FOR NO KEY UPDATE is the lock the UPDATE
+ * takes anyway; it does not wait for the KEY SHARE locks that placements' order-line
+ * foreign keys hold (in line order) on the same products. The UPDATE is a second
+ * statement so that its snapshot already sees the rows as locked: folded into one
+ * statement, the UPDATE would work from a snapshot older than its locks and re-lock
+ * newer row versions out of id order (observed as 40P01 under concurrent placements).
+ */
+export async function restoreStock(manager: EntityManager, orderIds: string[]): Promise<void> {
+  await manager.query(
+    `SELECT id FROM orders.products
+      WHERE id IN (SELECT product_id FROM orders.order_lines WHERE order_id = ANY($1::uuid[]))
+      ORDER BY id FOR NO KEY UPDATE`,
+    [orderIds],
+  );
+  await manager.query(
+    `UPDATE orders.products p SET stock = p.stock + r.quantity, version = p.version + 1, updated_at = now()
+       FROM (SELECT product_id, sum(quantity) AS quantity FROM orders.order_lines WHERE order_id = ANY($1::uuid[]) GROUP BY product_id) r
+      WHERE p.id = r.product_id`,
+    [orderIds],
+  );
+}

@@ -2,6 +2,7 @@ import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateOrdersMessaging1732406500000 } from './migrations/1732406500000-create-orders-messaging';
 import { CreateCatalogueAndOrders1732406800000 } from './migrations/1732406800000-create-catalogue-and-orders';
 import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
+import { ProductVersionsAndIdempotencyFencing1764807000000 } from './migrations/1764807000000-product-versions-and-idempotency-fencing';
 
 /**
  * The orders module's tables (schema `orders`) and its migration history. Queries are
@@ -11,5 +12,10 @@ import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/17646
 export const ordersDatabase: ModuleDatabaseDefinition = {
   module: 'orders',
   entities: [],
-  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000, KeepOrdersPublishedOutboxEvents1764633600000],
+  migrations: [
+    CreateOrdersMessaging1732406500000,
+    CreateCatalogueAndOrders1732406800000,
+    KeepOrdersPublishedOutboxEvents1764633600000,
+    ProductVersionsAndIdempotencyFencing1764807000000,
+  ],
 };

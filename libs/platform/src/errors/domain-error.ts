@@ -23,7 +23,10 @@ export type DomainErrorKind =
   | 'forbidden'
   | 'unauthorized'
   | 'unprocessable'
-  | 'too-many-requests';
+  | 'too-many-requests'
+  // Conditional requests (If-Match): 412 when the precondition fails, 428 when one is required.
+  | 'precondition-failed'
+  | 'precondition-required';
 
 export abstract class KindedDomainError extends DomainError {
   abstract readonly kind: DomainErrorKind;

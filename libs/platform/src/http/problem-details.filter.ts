@@ -24,6 +24,8 @@ const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   conflict: 409,
   unprocessable: 422,
   'too-many-requests': 429,
+  'precondition-failed': 412,
+  'precondition-required': 428,
 };
 
 const TITLES: Record<number, string> = {
@@ -35,10 +37,12 @@ const TITLES: Record<number, string> = {
   406: 'Not Acceptable',
   409: 'Conflict',
   408: 'Request Timeout',
+  412: 'Precondition Failed',
   413: 'Content Too Large',
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  428: 'Precondition Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
