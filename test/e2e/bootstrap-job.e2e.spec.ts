@@ -20,7 +20,7 @@ describe('A serving process without the admin URL', () => {
   const moduleUrls = (databaseUrl: string) =>
     Object.fromEntries(MODULE_MANIFESTS.map((m) => [`${m.name.toUpperCase()}_DATABASE_URL`, testConfig(databaseUrl).databases[m.name].url]));
 
-  const serving = async (databaseUrl: string) => {
+  const serving = async (databaseUrl: string): Promise<{ port: number; env: Record<string, string> }> => {
     const port = await freePort();
     return {
       port,

@@ -51,6 +51,21 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...production, BILLING_DB_PASSWORD: 'billing-pass' }).databases.shipping.role).toBe('s');
   });
 
+  it('in production a serving process needs the passwords of its enabled modules only', () => {
+    const serving = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass' };
+    expect(new URL(loadConfig(serving).databases.shipping.url).password).toBe('');
+  });
+
+  it('the bootstrap step needs the admin URL and every module password in production, but no serving secret', () => {
+    const bootstrap = (env: NodeJS.ProcessEnv) => () => load({ NODE_ENV: 'production', ...env }, MANIFESTS, { purpose: 'bootstrap' });
+    const passwords = { CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DB_PASSWORD: 'shipping-pass', BILLING_DB_PASSWORD: 'billing-pass' };
+    expect(bootstrap(passwords)).toThrow('DATABASE_URL (the admin connection) is required by the database bootstrap in production');
+    expect(bootstrap({ ...passwords, DATABASE_URL: 'postgres://admin:a@db/shop', BILLING_DB_PASSWORD: '' })).toThrow(
+      'BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production',
+    );
+    expect(bootstrap({ ...passwords, DATABASE_URL: 'postgres://admin:a@db/shop' })().databases.billing.role).toBe('shop_billing');
+  });
+
   it('takes per-module overrides', () => {
     const config = loadConfig({ BILLING_DATABASE_URL: 'postgres://b:pw@other/billing', CATALOG_DB_POOL_MAX: '3', CATALOG_DB_STATEMENT_TIMEOUT_MS: '500' });
     expect(config.databases.billing.url).toBe('postgres://b:pw@other/billing');

@@ -90,7 +90,7 @@ export type Env = Static<typeof EnvSchema>;
 // No defaults here: Ajv fills defaults in, and an override that is always present would
 // hide the global value (DB_STATEMENT_TIMEOUT_MS=300 used to reach no module at all).
 const Bounded = (min: number, max: number) => Type.Optional(Type.Integer({ minimum: min, maximum: max }));
-const ModuleOverrideSchema = Type.Object({
+export const ModuleOverrideSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** The module role's own password, when DATABASE_URL (not the module's URL) supplies the server. */
   DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
@@ -283,15 +283,27 @@ function developmentPassword(adminUrl: string, role: string): string {
   return createHmac('sha256', secret).update(`${host}/${role}`).digest('base64url');
 }
 
+export interface LoadConfigOptions {
+  /**
+   * `bootstrap`: the one-shot database step (db-bootstrap.ts). It needs the admin URL and
+   * every module's password, but none of the serving secrets (JWT_SECRET).
+   */
+  purpose?: 'serve' | 'bootstrap';
+}
+
 /**
  * Validates the platform's variables and every module's own (from the `config` schema of
  * its manifest; a variable declared twice is an error), then derives one database role,
  * schema and URL per module. `manifests`: every module the application knows about.
  */
-export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[]): AppConfig {
+export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[], options: LoadConfigOptions = {}): AppConfig {
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
   trustProxyOption(parsed.TRUST_PROXY); // refuses a malformed list at boot, naming the variable
-  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production') {
+  const bootstrap = options.purpose === 'bootstrap';
+  if (bootstrap && parsed.NODE_ENV === 'production' && !source.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: DATABASE_URL (the admin connection) is required by the database bootstrap in production');
+  }
+  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production' && !bootstrap) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
   }
   // Outside production a fixed development key keeps `npm start` zero-configuration.
@@ -321,7 +333,9 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
     modules[module] = validate(schema, pick(source, Object.keys(schema.properties)));
     const prefix = `${module.toUpperCase()}_`;
     const o = validate(ModuleOverrideSchema, pick(source, Object.keys(ModuleOverrideSchema.properties), prefix), prefix);
-    const { role, url } = moduleConnection(env, module, o, prefix);
+    // In production a process needs the passwords of the modules it runs (or bootstraps) only.
+    const needsPassword = env.NODE_ENV === 'production' && requested.includes(module);
+    const { role, url } = moduleConnection(env, module, o, prefix, needsPassword);
     databases[module] = {
       module,
       schema: manifest.schema,
@@ -348,22 +362,24 @@ function moduleConnection(
   module: string,
   o: Static<typeof ModuleOverrideSchema>,
   prefix: string,
+  needsPassword: boolean,
 ): { role: string; url: string } {
   if (o.DATABASE_URL) {
     const url = new URL(o.DATABASE_URL);
     const role = decodeURIComponent(url.username);
     if (!role) throw new ConfigError(`Invalid configuration: ${prefix}DATABASE_URL must name the module's role (postgres://<role>:<password>@host/db)`);
-    if (!url.password && !o.DB_PASSWORD && env.NODE_ENV === 'production') {
+    if (!url.password && !o.DB_PASSWORD && needsPassword) {
       throw new ConfigError(`Invalid configuration: ${prefix}DATABASE_URL has no password (or set ${prefix}DB_PASSWORD): each module role has its own in production`);
     }
     if (o.DB_PASSWORD && !url.password) url.password = o.DB_PASSWORD;
     return { role, url: url.toString() };
   }
   const role = `${env.DB_ROLE_PREFIX}_${module}`;
-  if (!o.DB_PASSWORD && env.NODE_ENV === 'production') {
+  if (!o.DB_PASSWORD && needsPassword) {
     throw new ConfigError(
       `Invalid configuration: ${prefix}DATABASE_URL or ${prefix}DB_PASSWORD is required in production (each module role has its own password)`,
     );
   }
-  return { role, url: urlForRole(env.DATABASE_URL, role, o.DB_PASSWORD ?? developmentPassword(env.DATABASE_URL, role)) };
+  const password = o.DB_PASSWORD ?? (env.NODE_ENV === 'production' ? '' : developmentPassword(env.DATABASE_URL, role));
+  return { role, url: urlForRole(env.DATABASE_URL, role, password) };
 }
