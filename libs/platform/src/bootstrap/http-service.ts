@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type AppConfig } from '../config/app-config';
 import { bootstrapDatabases, DatabaseNotReadyError, verifyDatabases } from '../database/database-bootstrap';
 import type { ModuleDatabaseDefinition } from '../database/module-database';
-import { configureHttpApp, createHttpAdapter } from '../http/http-app';
+import { configureHttpApp, createHttpAdapter, listenInternal } from '../http/http-app';
 import { ShutdownState } from '../lifecycle/shutdown.state';
 import { createRootLogger, PinoNestLogger } from '../logging/logger';
 import type { ModuleManifest } from '../messaging/module-manifest';
@@ -86,7 +86,9 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
 
   const app = await createHttpService(definition, config, logger);
   await app.listen({ port: config.env.PORT, host: config.env.HOST });
-  logger.info({ port: config.env.PORT }, `${definition.name} listening`);
+  // /metrics and /docs: internal port only (README, "Operational endpoints").
+  const internalPort = await listenInternal(app, config);
+  logger.info({ port: config.env.PORT, internalPort }, `${definition.name} listening`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

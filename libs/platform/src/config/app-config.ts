@@ -26,6 +26,10 @@ export const EnvSchema = Type.Object({
     default: 'development',
   }),
   PORT: Int(3000, 0, 65535),
+  /** /metrics and /docs listen here only (keep it off the public network); 0: any free port. */
+  INTERNAL_PORT: Int(9100, 0, 65535),
+  /** Longest a client may take to send one whole request (headers and body): slow senders get 408. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(30_000, 100, 600_000),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info',
