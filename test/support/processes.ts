@@ -72,7 +72,8 @@ export class AppProcess {
   start(): void {
     this.child = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...this.env },
+      // Any free internal port (/metrics, /docs): the default 9100 would clash between processes.
+      env: { PATH: process.env.PATH ?? '', INTERNAL_PORT: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
