@@ -4,11 +4,15 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { isDeepStrictEqual } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { API_MAIN, ensureBuilt } from './lib/build.mjs';
 import { BENCH_DIR, loadBenchConfig, ROOT, withUrl } from './lib/config.mjs';
+
+/** The domain modules, from their manifests (as jest.config.js reads them). */
+const DOMAIN_MODULES = createRequire(import.meta.url)('../scripts/module-manifests.cjs').boundaryDeclarations(ROOT).DOMAIN;
 import { http, ProductNotReady } from './lib/fixtures.mjs';
 import { connectRedis, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase } from './lib/infra.mjs';
 import { abortLoad, runLoad } from './lib/load.mjs';
@@ -395,7 +399,7 @@ async function main() {
       db,
       databaseUrl,
       /** The connection of a module's own role (what the API's module DataSource uses). */
-      moduleDatabaseUrl: (module) => withUrl(databaseUrl, { user: `${config.benchId}_${module}`, password: config.rolePassword }),
+      moduleDatabaseUrl: (module) => withUrl(databaseUrl, { user: `${config.benchId}_${module}`, password: config.rolePassword(module) }),
       http,
       shared: {},
       product: null,
@@ -404,16 +408,19 @@ async function main() {
         LOG_LEVEL: 'warn',
         DATABASE_URL: databaseUrl,
         DB_ROLE_PREFIX: config.benchId,
-        DB_ROLE_PASSWORD: config.rolePassword,
+        // One password per module role (`<MODULE>_DB_PASSWORD`), as production requires.
+        ...Object.fromEntries(DOMAIN_MODULES.map((module) => [`${module.toUpperCase()}_DB_PASSWORD`, config.rolePassword(module)])),
         // One user hammers one route: the global limiter must not answer 429 (its
         // counting still runs, as it would in production).
         RATE_LIMIT_PER_MINUTE: '10000000',
+        // /metrics and /docs on any free port: the bench reads neither.
+        INTERNAL_PORT: '0',
         ACCESS_TOKEN_TTL_S: '86400',
         SHUTDOWN_DRAIN_MS: '0',
       },
       baselineEnv: {
         ...common,
-        DATABASE_URL: withUrl(databaseUrl, { user: `${config.benchId}_users`, password: config.rolePassword }),
+        DATABASE_URL: withUrl(databaseUrl, { user: `${config.benchId}_users`, password: config.rolePassword('users') }),
         DB_SCHEMA: 'users',
       },
     };

@@ -1,5 +1,5 @@
 // Settings of one `npm run bench` run, all from the environment (see bench/README.md).
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +55,8 @@ export function loadBenchConfig() {
     jwtSecret: process.env.BENCH_JWT_SECRET || `bench-secret-${randomBytes(24).toString('hex')}`,
     jwtIssuer: 'mm-api',
     jwtAudience: 'mm-clients',
-    rolePassword: 'module-role-password',
+    /** Each module role's own password for this run (production requires one per module). */
+    rolePassword: ((seed) => (module) => createHmac('sha256', seed).update(module).digest('hex'))(randomBytes(32)),
     resultsFile: process.env.BENCH_RESULTS_FILE || path.join(BENCH_DIR, 'results', 'latest.json'),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
   };

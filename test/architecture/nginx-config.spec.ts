@@ -99,6 +99,17 @@ describe('docker/nginx.conf (public edge)', () => {
     '/%61dmin/queues',
     '/v1/../admin/queues/api/queues',
     '/v1/notifications/../../admin/queues',
+    // Served on the app's internal port only (INTERNAL_PORT), never through the edge.
+    '/metrics',
+    '/metrics/',
+    '//metrics',
+    '/%6detrics',
+    '/v1/../metrics',
+    '/docs',
+    '/docs/',
+    '/docs-json',
+    '/docs/static/index.html',
+    '/v1/notifications/../../docs-json',
   ])('does not proxy %s: 404 problem+json from nginx itself', (uri) => {
     const location = select(locations, uri);
     expect(location).toBeDefined();
@@ -114,14 +125,32 @@ describe('docker/nginx.conf (public edge)', () => {
   });
 
   it.each([
-    ['/v1/users', '$api_upstream'],
-    ['/v1/orders/123', '$api_upstream'],
-    ['/docs', '$api_upstream'],
-    ['/health/ready', '$api_upstream'],
-    ['/administrator', '$api_upstream'],
-    ['/v1/notifications', '$notifications_upstream'],
-    ['/v1/notifications/stream', '$notifications_upstream'],
+    ['/v1/users', 'http://api_replicas'],
+    ['/v1/orders/123', 'http://api_replicas'],
+    ['/health/ready', 'http://api_replicas'],
+    ['/health/live', 'http://api_replicas'],
+    ['/administrator', 'http://api_replicas'],
+    ['/v1/notifications', 'http://notifications_replicas'],
+    ['/v1/notifications/stream', 'http://notifications_replicas'],
   ])('still proxies %s to %s', (uri, upstream) => {
     expect(directive(select(locations, uri)!.body, 'proxy_pass')?.args).toEqual([upstream]);
+  });
+
+  it('proxies only to upstream blocks that keep idle connections to the app open', () => {
+    const http = parse(readFileSync(CONF, 'utf8')).find((d) => d.name === 'http')!.block!;
+    const upstreams = new Map(http.filter((d) => d.name === 'upstream').map((d) => [d.args[0], d.block!]));
+    const targets = new Set(locations.flatMap((l) => l.body.filter((d) => d.name === 'proxy_pass').map((d) => d.args[0])));
+    expect(targets.size).toBeGreaterThan(0);
+    for (const target of targets) {
+      const upstream = upstreams.get(target.replace(/^http:\/\//, ''));
+      expect(upstream).toBeDefined();
+      expect(Number(directive(upstream!, 'keepalive')?.args[0])).toBeGreaterThan(0);
+      // Re-resolved, so replicas added or restarted later are used (needs a shared zone).
+      for (const server of upstream!.filter((d) => d.name === 'server')) expect(server.args).toContain('resolve');
+      expect(directive(upstream!, 'zone')).toBeDefined();
+    }
+    // Upstream keepalive works only over HTTP/1.1 without "Connection: close".
+    expect(directive(http, 'proxy_http_version')?.args).toEqual(['1.1']);
+    expect(http.find((d) => d.name === 'proxy_set_header' && d.args[0] === 'Connection')?.args).toEqual(['Connection', '']);
   });
 });

@@ -142,7 +142,7 @@ describe('Bull Board at /admin/queues (e2e)', () => {
     await request(api.url).post('/v1/users').send({ email: `board-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Board' }).expect(201);
     const notFound = await request(api.url).get('/admin/other').expect(404);
     expect(notFound.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const docs = await request(api.url).get('/docs-json').expect(200);
+    const docs = await request(api.internalUrl).get('/docs-json').expect(200);
     expect(Object.keys(docs.body.paths as object).filter((p) => p.startsWith('/admin'))).toEqual([]);
   });
 

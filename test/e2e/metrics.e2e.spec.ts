@@ -13,7 +13,7 @@ describe('GET /metrics (Prometheus)', () => {
   });
   afterAll(async () => api?.close());
 
-  const scrape = async () => (await request(api.url).get('/metrics').expect(200).expect('content-type', /text\/plain/)).text;
+  const scrape = async () => (await request(api.internalUrl).get('/metrics').expect(200).expect('content-type', /text\/plain/)).text;
 
   it('exposes HTTP, queue, outbox, cache and pool metrics with route patterns as labels', async () => {
     const user = await signUpAndLogin(api.url, 'Metered');

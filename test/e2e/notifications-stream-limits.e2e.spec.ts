@@ -74,7 +74,7 @@ describe('Live stream limits and token expiry (e2e)', () => {
     expect(refused).toHaveLength(3);
     for (const client of refused) expectRefused(client, 'STREAM.INSTANCE_FULL', '5');
     expect(small.app.get(EventStreams).openCount).toBe(3);
-    expect((await request(small.url).get('/metrics').expect(200)).text).toMatch(/^live_streams_open 3$/m);
+    expect((await request(small.internalUrl).get('/metrics').expect(200)).text).toMatch(/^live_streams_open 3$/m);
     // The other instance has its own count.
     expect((await connect(api, users[0].accessToken)).status).toBe(200);
 

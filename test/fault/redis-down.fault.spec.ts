@@ -42,7 +42,7 @@ describe('Redis down: writes succeed, events wait in the outbox and flow when Re
     expect(ready.body.status).toBe('degraded');
     expect(ready.body.error.redis.status).toBe('down');
     expect(ready.body.details['postgres:users'].status).toBe('up');
-    expect(await request(api.url).get('/metrics').then((r) => r.text)).toMatch(/^dependency_up\{dependency="redis"\} 0$/m);
+    expect(await request(api.internalUrl).get('/metrics').then((r) => r.text)).toMatch(/^dependency_up\{dependency="redis"\} 0$/m);
     expect(await query(db, 'SELECT 1 FROM notifications.notifications WHERE user_id = $1', [userId])).toHaveLength(0);
 
     await redis.start();
@@ -50,6 +50,6 @@ describe('Redis down: writes succeed, events wait in the outbox and flow when Re
     await eventually(async () => (await query(db, 'SELECT 1 FROM notifications.notifications WHERE user_id = $1', [userId])).length === 1, 25_000, 200);
     expect(await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL')).toHaveLength(0);
     await eventually(async () => (await request(api.url).get('/health/ready')).body.status === 'ok', 10_000, 200);
-    expect(await request(api.url).get('/metrics').then((r) => r.text)).toMatch(/^dependency_up\{dependency="redis"\} 1$/m);
+    expect(await request(api.internalUrl).get('/metrics').then((r) => r.text)).toMatch(/^dependency_up\{dependency="redis"\} 1$/m);
   }, 60_000);
 });

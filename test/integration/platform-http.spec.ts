@@ -7,6 +7,7 @@ import pino from 'pino';
 import request from 'supertest';
 import {
   configureHttpApp,
+  listenInternal,
   createHttpAdapter,
   KindedDomainError,
   PlatformModule,
@@ -63,6 +64,7 @@ class WidgetsModule {}
 describe('Platform HTTP conventions', () => {
   let app: NestFastifyApplication;
   let prefix: string;
+  let internalUrl: string;
   const logged: string[] = [];
 
   beforeAll(async () => {
@@ -76,6 +78,7 @@ describe('Platform HTTP conventions', () => {
     configureHttpApp(app, config, logger, 'test');
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
+    internalUrl = `http://127.0.0.1:${await listenInternal(app, config, 0, '127.0.0.1')}`;
   });
   afterAll(async () => {
     await app?.close();
@@ -140,14 +143,15 @@ describe('Platform HTTP conventions', () => {
     expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('publishes an OpenAPI document built from the validation schemas', async () => {
-    const doc = (await http().get('/docs-json').expect(200)).body;
+  it('publishes an OpenAPI document built from the validation schemas (on the internal port)', async () => {
+    const doc = (await request(internalUrl).get('/docs-json').expect(200)).body;
     const schema = doc.paths['/v1/widgets'].post.requestBody.content['application/json'].schema;
     expect(schema.properties.quantity).toMatchObject({ type: 'integer', minimum: 1, maximum: 1000 });
     expect(schema.additionalProperties).toBe(false);
     expect(doc.paths['/v1/widgets/{id}'].get.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'id', in: 'path', schema: { type: 'string', format: 'uuid' } })]),
     );
-    await http().get('/docs').expect(200);
+    await request(internalUrl).get('/docs').expect(200);
+    await http().get('/docs-json').expect(404);
   });
 });

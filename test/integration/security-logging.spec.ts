@@ -140,8 +140,8 @@ describe('Security: what is logged', () => {
     });
 
     it('never quote a password variable', () => {
-      expect(load({ DB_ROLE_PASSWORD: 'hunter2' })).toThrow(/DB_ROLE_PASSWORD .*value not shown/);
-      expect(load({ DB_ROLE_PASSWORD: 'hunter2' })).not.toThrow(/hunter2/);
+      expect(load({ USERS_DB_PASSWORD: 'hunter2' })).toThrow(/USERS_DB_PASSWORD .*value not shown/);
+      expect(load({ USERS_DB_PASSWORD: 'hunter2' })).not.toThrow(/hunter2/);
     });
 
     it('quote URLs without their password', () => {

@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -70,7 +72,8 @@ export class AppProcess {
   start(): void {
     this.child = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...this.env },
+      // Any free internal port (/metrics, /docs): the default 9100 would clash between processes.
+      env: { PATH: process.env.PATH ?? '', INTERNAL_PORT: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
@@ -99,5 +102,44 @@ export class AppProcess {
 
   kill(): void {
     if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * A Postgres cluster of the test's own (initdb + pg_ctl, as the `postgres` OS user when
+ * run as root), with password authentication on TCP: the shared server trusts every
+ * connection, so only here does a wrong password fail.
+ */
+export class ThrowawayPostgres {
+  private dir?: string;
+  readonly adminPassword = `admin-${Math.random().toString(36).slice(2)}`;
+  constructor(readonly port: number) {}
+
+  adminUrl(database = 'postgres'): string {
+    return `postgres://postgres:${this.adminPassword}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async start(): Promise<void> {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'mm-pg-'));
+    writeFileSync(path.join(this.dir, 'pw'), this.adminPassword);
+    if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres', this.dir]);
+    this.run('initdb', ['-D', `${this.dir}/data`, '-U', 'postgres', `--pwfile=${this.dir}/pw`, '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
+    this.run('pg_ctl', ['-D', `${this.dir}/data`, '-l', `${this.dir}/log`, '-w', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    await waitForPort(this.port, 10_000);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.dir) return;
+    try {
+      this.run('pg_ctl', ['-D', `${this.dir}/data`, '-m', 'immediate', 'stop']);
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+      this.dir = undefined;
+    }
+  }
+
+  private run(command: string, args: string[]): void {
+    const [file, all] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    execFileSync(file as string, all as string[], { stdio: 'ignore' });
   }
 }

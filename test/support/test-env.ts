@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import pino, { type Logger } from 'pino';
-import { loadConfig, type AppConfig } from '@app/platform';
+import { listenInternal, loadConfig, type AppConfig } from '@app/platform';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { MODULE_MANIFESTS } from '@app/manifests';
 
@@ -74,6 +74,8 @@ export function testConfig(databaseUrl: string, options: TestEnvOptions = {}): A
 export interface RunningApi {
   app: NestFastifyApplication;
   url: string;
+  /** The internal listener (INTERNAL_PORT): /metrics, /docs, /docs-json. */
+  internalUrl: string;
   config: AppConfig;
   logger: Logger;
   close(): Promise<void>;
@@ -85,9 +87,11 @@ export async function startApi(databaseUrl: string, options: TestEnvOptions = {}
   const app = await createApiApp(config, logger);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
+  const internalPort = await listenInternal(app, config, 0, '127.0.0.1');
   return {
     app,
     url: `http://127.0.0.1:${address.port}`,
+    internalUrl: `http://127.0.0.1:${internalPort}`,
     config,
     logger,
     close: async () => {

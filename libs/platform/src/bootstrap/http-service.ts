@@ -5,9 +5,9 @@ import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type AppConfig } from '../config/app-config';
-import { bootstrapDatabases } from '../database/database-bootstrap';
+import { bootstrapDatabases, DatabaseNotReadyError, verifyDatabases } from '../database/database-bootstrap';
 import type { ModuleDatabaseDefinition } from '../database/module-database';
-import { configureHttpApp, createHttpAdapter } from '../http/http-app';
+import { configureHttpApp, createHttpAdapter, listenInternal } from '../http/http-app';
 import { ShutdownState } from '../lifecycle/shutdown.state';
 import { createRootLogger, PinoNestLogger } from '../logging/logger';
 import type { ModuleManifest } from '../messaging/module-manifest';
@@ -72,14 +72,23 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
   const logger = createRootLogger(config.env.LOG_LEVEL, { service: definition.name });
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   logger.info(
-    { postgres: describeUrl(config.env.DATABASE_URL), redis: describeUrl(config.env.REDIS_URL), modules: [...config.enabledModules] },
+    {
+      postgres: definition.databases(config).map(({ module }) => describeUrl(config.databases[module].url)),
+      redis: describeUrl(config.env.REDIS_URL),
+      modules: [...config.enabledModules],
+    },
     'using these servers',
   );
+  // Serving with only module URLs (no admin URL) is the production shape: the bootstrap is
+  // its own one-shot step (docker/compose.yaml, deploy/k8s/db-bootstrap-job.yaml).
   if (config.env.DB_BOOTSTRAP_ON_START) await bootstrapDatabases(config, definition.databases(config), logger);
+  else await verifyDatabases(config, definition.databases(config));
 
   const app = await createHttpService(definition, config, logger);
   await app.listen({ port: config.env.PORT, host: config.env.HOST });
-  logger.info({ port: config.env.PORT }, `${definition.name} listening`);
+  // /metrics and /docs: internal port only (README, "Operational endpoints").
+  const internalPort = await listenInternal(app, config);
+  logger.info({ port: config.env.PORT, internalPort }, `${definition.name} listening`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -105,7 +114,8 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
 /** Entry-point helper: run, and turn a start-up failure into one clear line and exit 1. */
 export function startHttpService(definition: HttpServiceDefinition): void {
   runHttpService(definition).catch((error: unknown) => {
-    process.stderr.write(`${definition.name} failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+    const detail = error instanceof DatabaseNotReadyError ? error.message : error instanceof Error ? error.stack : String(error);
+    process.stderr.write(`${definition.name} failed to start: ${detail}\n`);
     process.exit(1);
   });
 }

@@ -17,16 +17,59 @@ describe('loadConfig', () => {
     expect([...config.enabledModules]).toEqual(['catalog', 'shipping', 'billing']);
   });
 
-  it('derives one role, schema and URL per module from the admin URL', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://admin:secret@db:5432/shop', DB_ROLE_PREFIX: 'shop', DB_ROLE_PASSWORD: 'p@ss word!' });
+  it('derives one role, schema and URL per module from the admin URL, each with its own password', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://admin:secret@db:5432/shop',
+      DB_ROLE_PREFIX: 'shop',
+      SHIPPING_DB_PASSWORD: 'p@ss word!',
+      CATALOG_DB_PASSWORD: 'another-one',
+    });
     expect(config.databases.shipping).toMatchObject({ role: 'shop_shipping', schema: 'shipping', poolMax: 10, statementTimeoutMs: 2000 });
     const url = new URL(config.databases.shipping.url);
     expect([url.username, decodeURIComponent(url.password), url.host, url.pathname]).toEqual(['shop_shipping', 'p@ss word!', 'db:5432', '/shop']);
+    expect(decodeURIComponent(new URL(config.databases.catalog.url).password)).toBe('another-one');
+  });
+
+  it('derives the role prefix from the database name when DB_ROLE_PREFIX is unset', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://admin@db/Shop-Staging' }).databases.catalog.role).toBe('shop_staging_catalog');
+    expect(loadConfig({ DATABASE_URL: 'postgres://admin@db/2024' }).databases.catalog.role).toBe('db_2024_catalog');
+  });
+
+  it('outside production, gives each role a different generated password (none written in source)', () => {
+    const passwords = (env: NodeJS.ProcessEnv) => Object.values(loadConfig(env).databases).map((db) => new URL(db.url).password);
+    const first = passwords({ DATABASE_URL: 'postgres://admin@db/a' });
+    expect(new Set(first).size).toBe(3);
+    expect(first.every((p) => p.length >= 32)).toBe(true);
+    expect(passwords({ DATABASE_URL: 'postgres://admin@db/a' })).toEqual(first); // stable: the bootstrap and the server agree
+    expect(passwords({ DATABASE_URL: 'postgres://admin@db/b' })).not.toEqual(expect.arrayContaining([first[0]]));
+  });
+
+  it('in production requires each module role\'s own password', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DATABASE_URL: 'postgres://s:shipping-pass@db/shop' };
+    expect(() => loadConfig(production)).toThrow('BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production');
+    expect(() => loadConfig({ ...production, BILLING_DATABASE_URL: 'postgres://b@db/shop' })).toThrow('BILLING_DATABASE_URL has no password');
+    expect(loadConfig({ ...production, BILLING_DB_PASSWORD: 'billing-pass' }).databases.shipping.role).toBe('s');
+  });
+
+  it('in production a serving process needs the passwords of its enabled modules only', () => {
+    const serving = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass' };
+    expect(new URL(loadConfig(serving).databases.shipping.url).password).toBe('');
+  });
+
+  it('the bootstrap step needs the admin URL and every module password in production, but no serving secret', () => {
+    const bootstrap = (env: NodeJS.ProcessEnv) => () => load({ NODE_ENV: 'production', ...env }, MANIFESTS, { purpose: 'bootstrap' });
+    const passwords = { CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DB_PASSWORD: 'shipping-pass', BILLING_DB_PASSWORD: 'billing-pass' };
+    expect(bootstrap(passwords)).toThrow('DATABASE_URL (the admin connection) is required by the database bootstrap in production');
+    expect(bootstrap({ ...passwords, DATABASE_URL: 'postgres://admin:a@db/shop', BILLING_DB_PASSWORD: '' })).toThrow(
+      'BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production',
+    );
+    expect(bootstrap({ ...passwords, DATABASE_URL: 'postgres://admin:a@db/shop' })().databases.billing.role).toBe('shop_billing');
   });
 
   it('takes per-module overrides', () => {
     const config = loadConfig({ BILLING_DATABASE_URL: 'postgres://b:pw@other/billing', CATALOG_DB_POOL_MAX: '3', CATALOG_DB_STATEMENT_TIMEOUT_MS: '500' });
     expect(config.databases.billing.url).toBe('postgres://b:pw@other/billing');
+    expect(config.databases.billing.role).toBe('b');
     expect(config.databases.catalog).toMatchObject({ poolMax: 3, statementTimeoutMs: 500 });
     expect(config.databases.shipping.poolMax).toBe(10);
   });

@@ -1,4 +1,7 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import Ajv from 'ajv';
 import type { ModuleManifest } from '../messaging/module-manifest';
@@ -23,19 +26,29 @@ export const EnvSchema = Type.Object({
     default: 'development',
   }),
   PORT: Int(3000, 0, 65535),
+  /** /metrics and /docs listen here only (keep it off the public network); 0: any free port. */
+  INTERNAL_PORT: Int(9100, 0, 65535),
+  /** Longest a client may take to send one whole request (headers and body): slow senders get 408. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(30_000, 100, 600_000),
   HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info',
   }),
   /** Admin connection: used only by the bootstrap step (roles, schemas, migrations). */
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres' }),
-  /** Module roles are named `<prefix>_<module>`, e.g. `app_<module>`. */
-  DB_ROLE_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$', default: 'app' }),
-  DB_ROLE_PASSWORD: Type.String({ minLength: 8, default: 'module-role-password' }),
+  /**
+   * Module roles are named `<prefix>_<module>`. Unset: derived from DATABASE_URL's database
+   * name (`shop_staging` → `shop_staging_users`), so two environments on one server never
+   * share roles. Each role's password is its own: `<MODULE>_DATABASE_URL` or
+   * `<MODULE>_DB_PASSWORD` (see modulePassword).
+   */
+  DB_ROLE_PREFIX: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$' })),
   DB_POOL_MAX: Int(10, 1, 500),
   DB_CONNECT_TIMEOUT_MS: Int(2000, 100, 60000),
   DB_STATEMENT_TIMEOUT_MS: Int(2000, 100, 600000),
   DB_BOOTSTRAP_ON_START: Type.Boolean({ default: true }),
+  /** statement_timeout of the bootstrap's migration connections; 0: none (a migration may take long). */
+  DB_MIGRATION_STATEMENT_TIMEOUT_MS: Int(0, 0, 86_400_000),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   /** Every Redis key (queues, caches) starts with this, so runs and tenants never collide. */
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_:.-]{1,64}$', default: 'mm' }),
@@ -88,8 +101,10 @@ export type Env = Static<typeof EnvSchema>;
 // No defaults here: Ajv fills defaults in, and an override that is always present would
 // hide the global value (DB_STATEMENT_TIMEOUT_MS=300 used to reach no module at all).
 const Bounded = (min: number, max: number) => Type.Optional(Type.Integer({ minimum: min, maximum: max }));
-const ModuleOverrideSchema = Type.Object({
+export const ModuleOverrideSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** The module role's own password, when DATABASE_URL (not the module's URL) supplies the server. */
+  DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
   DB_POOL_MAX: Bounded(1, 500),
   DB_CONNECT_TIMEOUT_MS: Bounded(100, 60000),
   DB_STATEMENT_TIMEOUT_MS: Bounded(100, 600000),
@@ -101,13 +116,15 @@ export interface ModuleDatabaseConfig {
   role: string;
   /** Connection for the module's own role: privileges on its own schema only. */
   url: string;
+  /** The variable an operator sets to change `url` (named in start-up errors). */
+  urlVariable: string;
   poolMax: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
 }
 
 export interface AppConfig {
-  env: Env & { JWT_SECRET: string };
+  env: Env & { JWT_SECRET: string; DB_ROLE_PREFIX: string };
   enabledModules: ReadonlySet<DomainModuleName>;
   /** Every module of the manifests (enabled or not): relays and the CLI reach them all. */
   databases: Readonly<Record<DomainModuleName, ModuleDatabaseConfig>>;
@@ -238,19 +255,74 @@ function urlForRole(adminUrl: string, role: string, password: string): string {
   return url.toString();
 }
 
+/** `postgres://…/Shop-Staging` → `shop_staging`: the default DB_ROLE_PREFIX. */
+export function defaultRolePrefix(databaseUrl: string): string {
+  const database = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, '')) || 'postgres';
+  const prefix = database.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 40);
+  return /^[a-z]/.test(prefix) ? prefix : `db_${prefix}`.slice(0, 40);
+}
+
+/** Where development role passwords come from (`.data/` is git-ignored). */
+export const DEV_DB_SECRET_FILE = path.join('.data', 'dev-db-secret');
+
+/**
+ * Outside production, a module role without a password variable gets one derived from a
+ * random secret of this checkout (created on first use, mode 0600) and the server and
+ * role: different for every role, server and database prefix, never a value written in
+ * source, and the same for the bootstrap and every process started from the checkout.
+ */
+function developmentPassword(adminUrl: string, role: string): string {
+  const file = path.resolve(DEV_DB_SECRET_FILE);
+  let secret: string;
+  try {
+    secret = readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(draft, randomBytes(32).toString('hex'), { mode: 0o600 });
+    // link() fails if another process created the file first: everyone ends with one secret.
+    try {
+      linkSync(draft, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(draft);
+    }
+    secret = readFileSync(file, 'utf8').trim();
+  }
+  const { host } = new URL(adminUrl);
+  return createHmac('sha256', secret).update(`${host}/${role}`).digest('base64url');
+}
+
+export interface LoadConfigOptions {
+  /**
+   * `bootstrap`: the one-shot database step (db-bootstrap.ts). It needs the admin URL and
+   * every module's password, but none of the serving secrets (JWT_SECRET).
+   */
+  purpose?: 'serve' | 'bootstrap';
+}
+
 /**
  * Validates the platform's variables and every module's own (from the `config` schema of
  * its manifest; a variable declared twice is an error), then derives one database role,
  * schema and URL per module. `manifests`: every module the application knows about.
  */
-export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[]): AppConfig {
+export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[], options: LoadConfigOptions = {}): AppConfig {
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
   trustProxyOption(parsed.TRUST_PROXY); // refuses a malformed list at boot, naming the variable
-  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production') {
+  const bootstrap = options.purpose === 'bootstrap';
+  if (bootstrap && parsed.NODE_ENV === 'production' && !source.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: DATABASE_URL (the admin connection) is required by the database bootstrap in production');
+  }
+  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production' && !bootstrap) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
   }
   // Outside production a fixed development key keeps `npm start` zero-configuration.
-  const env = { ...parsed, JWT_SECRET: parsed.JWT_SECRET ?? 'development-only-secret-change-me-0123456789' };
+  const env = {
+    ...parsed,
+    JWT_SECRET: parsed.JWT_SECRET ?? 'development-only-secret-change-me-0123456789',
+    DB_ROLE_PREFIX: parsed.DB_ROLE_PREFIX ?? defaultRolePrefix(parsed.DATABASE_URL),
+  };
   const known = manifests.map((m) => m.name);
   const requested = (env.MODULES_ENABLED ?? known.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
   for (const name of requested) {
@@ -272,16 +344,53 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
     modules[module] = validate(schema, pick(source, Object.keys(schema.properties)));
     const prefix = `${module.toUpperCase()}_`;
     const o = validate(ModuleOverrideSchema, pick(source, Object.keys(ModuleOverrideSchema.properties), prefix), prefix);
-    const role = `${env.DB_ROLE_PREFIX}_${module}`;
+    // In production a process needs the passwords of the modules it runs (or bootstraps) only.
+    const needsPassword = env.NODE_ENV === 'production' && requested.includes(module);
+    const { role, url } = moduleConnection(env, module, o, prefix, needsPassword);
     databases[module] = {
       module,
       schema: manifest.schema,
       role,
-      url: o.DATABASE_URL ?? urlForRole(env.DATABASE_URL, role, env.DB_ROLE_PASSWORD),
+      url,
+      urlVariable: o.DATABASE_URL ? `${prefix}DATABASE_URL` : `DATABASE_URL and ${prefix}DB_PASSWORD`,
       poolMax: o.DB_POOL_MAX ?? env.DB_POOL_MAX,
       connectTimeoutMs: o.DB_CONNECT_TIMEOUT_MS ?? env.DB_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: o.DB_STATEMENT_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
     };
   }
   return { env, enabledModules: new Set(requested), databases, modules };
+}
+
+/**
+ * A module's role and URL. `<MODULE>_DATABASE_URL` names both (its user is the role, its
+ * password the role's own); otherwise the role is `<DB_ROLE_PREFIX>_<module>` on
+ * DATABASE_URL's server with `<MODULE>_DB_PASSWORD`. In production every module must
+ * name its own password: one password for all roles would let any module log in as
+ * another (docs/architecture.md, "Database roles").
+ */
+function moduleConnection(
+  env: Env & { DB_ROLE_PREFIX: string },
+  module: string,
+  o: Static<typeof ModuleOverrideSchema>,
+  prefix: string,
+  needsPassword: boolean,
+): { role: string; url: string } {
+  if (o.DATABASE_URL) {
+    const url = new URL(o.DATABASE_URL);
+    const role = decodeURIComponent(url.username);
+    if (!role) throw new ConfigError(`Invalid configuration: ${prefix}DATABASE_URL must name the module's role (postgres://<role>:<password>@host/db)`);
+    if (!url.password && !o.DB_PASSWORD && needsPassword) {
+      throw new ConfigError(`Invalid configuration: ${prefix}DATABASE_URL has no password (or set ${prefix}DB_PASSWORD): each module role has its own in production`);
+    }
+    if (o.DB_PASSWORD && !url.password) url.password = o.DB_PASSWORD;
+    return { role, url: url.toString() };
+  }
+  const role = `${env.DB_ROLE_PREFIX}_${module}`;
+  if (!o.DB_PASSWORD && needsPassword) {
+    throw new ConfigError(
+      `Invalid configuration: ${prefix}DATABASE_URL or ${prefix}DB_PASSWORD is required in production (each module role has its own password)`,
+    );
+  }
+  const password = o.DB_PASSWORD ?? (env.NODE_ENV === 'production' ? '' : developmentPassword(env.DATABASE_URL, role));
+  return { role, url: urlForRole(env.DATABASE_URL, role, password) };
 }

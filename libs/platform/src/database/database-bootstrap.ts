@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import type { AppConfig } from '../config/app-config';
+import type { AppConfig, ModuleDatabaseConfig } from '../config/app-config';
 import { moduleDataSourceOptions, type ModuleDatabaseDefinition } from './module-database';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
@@ -17,40 +17,58 @@ function literal(value: string): string {
 }
 
 /**
- * Idempotently creates each module's login role and schema through the admin URL, then
- * runs each module's migrations as that module's own role (so the module owns its
- * tables). Safe to run from several instances at once: an advisory lock serialises it.
+ * A serving process found its database not ready (DB_BOOTSTRAP_ON_START=false and no
+ * bootstrap ran, or a module URL is wrong). The message is one line naming the module and
+ * what to do.
+ */
+export class DatabaseNotReadyError extends Error {
+  override name = 'DatabaseNotReadyError';
+}
+
+/**
+ * Idempotently prepares the database through the admin URL (DATABASE_URL): revokes what
+ * PUBLIC gets by default (CONNECT on the database, everything on schema `public`), creates
+ * each module's login role with its own password and grants it CONNECT, creates its
+ * schema, then runs each module's migrations as that module's own role (so the module
+ * owns its tables) without the serving statement timeout. Safe to run from several
+ * instances at once: an advisory lock serialises it. docs/architecture.md, "Database roles".
  */
 export async function bootstrapDatabases(
   config: AppConfig,
   definitions: ModuleDatabaseDefinition[],
   logger: Logger,
 ): Promise<void> {
+  const modules = definitions.map((definition) => config.databases[definition.module]);
+  const shared = modules.find((db, i) => modules.findIndex((other) => other.role === db.role) !== i);
+  if (shared) throw new Error(`Refusing to bootstrap: two modules would log in as role "${shared.role}" (each module needs its own role)`);
   const admin = new Client({ connectionString: config.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
   await admin.connect();
   try {
     await admin.query('SELECT pg_advisory_lock($1)', [BOOTSTRAP_LOCK]);
     const { rows } = await admin.query<{ db: string }>('SELECT current_database() AS db');
     const database = rows[0].db;
-    for (const definition of definitions) {
-      const db = config.databases[definition.module];
-      const role = ident(db.role);
-      const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role]);
-      const password = new URL(db.url).password ? decodeURIComponent(new URL(db.url).password) : config.env.DB_ROLE_PASSWORD;
-      if (exists.rowCount === 0) {
-        await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${literal(password)}`).catch((error: { code?: string }) => {
-          // Another bootstrap on another database of the same cluster may have won the race.
-          if (error.code !== '23505' && error.code !== '42710') throw error;
-        });
-      }
-      await admin.query(`ALTER ROLE ${role} LOGIN PASSWORD ${literal(password)} NOSUPERUSER NOCREATEDB NOCREATEROLE`);
-      await admin.query(`GRANT CONNECT ON DATABASE ${ident(database)} TO ${role}`);
-      await admin.query(`CREATE SCHEMA IF NOT EXISTS ${ident(db.schema)} AUTHORIZATION ${role}`);
-      await admin.query(`ALTER SCHEMA ${ident(db.schema)} OWNER TO ${role}`);
-      logger.info({ module: definition.module, role: db.role, schema: db.schema }, 'database role and schema ready');
+    // Nothing by default: no role may connect to this database unless granted below, and
+    // no role may create objects in (or use) schema public. PUBLIC means every role.
+    await admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(database)} FROM PUBLIC`);
+    await admin.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
+    for (const db of modules) {
+      await ensureRole(admin, db, database);
+      logger.info({ module: db.module, role: db.role, schema: db.schema }, 'database role and schema ready');
     }
     for (const definition of definitions) {
-      const dataSource = new DataSource(moduleDataSourceOptions(definition, config.databases[definition.module]));
+      const db = config.databases[definition.module];
+      const options = moduleDataSourceOptions(definition, db);
+      const dataSource = new DataSource({
+        ...options,
+        extra: {
+          ...options.extra,
+          max: 1,
+          // A migration may rewrite a large table: the serving timeout (DB_STATEMENT_TIMEOUT_MS)
+          // would cancel it halfway. 0 = no limit.
+          statement_timeout: config.env.DB_MIGRATION_STATEMENT_TIMEOUT_MS,
+          idle_in_transaction_session_timeout: config.env.DB_MIGRATION_STATEMENT_TIMEOUT_MS,
+        },
+      } as typeof options);
       await dataSource.initialize();
       try {
         const applied = await dataSource.runMigrations({ transaction: 'each' });
@@ -65,5 +83,57 @@ export async function bootstrapDatabases(
   } finally {
     await admin.query('SELECT pg_advisory_unlock($1)', [BOOTSTRAP_LOCK]).catch(() => undefined);
     await admin.end();
+  }
+}
+
+async function ensureRole(admin: Client, db: ModuleDatabaseConfig, database: string): Promise<void> {
+  const role = ident(db.role);
+  const rawPassword = new URL(db.url).password;
+  const password = rawPassword ? literal(decodeURIComponent(rawPassword)) : 'NULL';
+  const exists = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.role]);
+  if (exists.rowCount === 0) {
+    await admin.query(`CREATE ROLE ${role} LOGIN`).catch((error: { code?: string }) => {
+      // Another bootstrap on another database of the same cluster may have won the race.
+      if (error.code !== '23505' && error.code !== '42710') throw error;
+    });
+  }
+  // The role's own password (from its module URL); no role may create roles or databases.
+  await admin.query(`ALTER ROLE ${role} LOGIN PASSWORD ${password} NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+  await admin.query(`GRANT CONNECT ON DATABASE ${ident(database)} TO ${role}`);
+  await admin.query(`CREATE SCHEMA IF NOT EXISTS ${ident(db.schema)} AUTHORIZATION ${role}`);
+  await admin.query(`ALTER SCHEMA ${ident(db.schema)} OWNER TO ${role}`);
+}
+
+/**
+ * With DB_BOOTSTRAP_ON_START=false a serving process has only module URLs: before it
+ * serves, each module's role must connect and find its schema fully migrated. Otherwise
+ * it refuses with one line naming the module and what is missing.
+ */
+export async function verifyDatabases(config: AppConfig, definitions: ModuleDatabaseDefinition[]): Promise<void> {
+  for (const definition of definitions) {
+    const db = config.databases[definition.module];
+    const hint = `run the bootstrap first (npm run db:bootstrap, the db-bootstrap job) or set DB_BOOTSTRAP_ON_START=true; check ${db.urlVariable}`;
+    const notReady = (what: string) =>
+      new DatabaseNotReadyError(`Database not ready for module "${db.module}": ${what}; ${hint}`);
+    const options = moduleDataSourceOptions(definition, db);
+    const dataSource = new DataSource({ ...options, extra: { ...options.extra, max: 1 } } as typeof options);
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw notReady(`role "${db.role}" cannot connect (${(error as Error).message.split('\n')[0]})`);
+    }
+    try {
+      const [found] = await dataSource.query<{ table: string | null }[]>('SELECT to_regclass($1)::text AS table', [
+        `"${db.schema}".migrations`,
+      ]);
+      if (!found.table) throw notReady(`schema "${db.schema}" has no migrations table`);
+      // showMigrations() is true when a migration of this build has not been applied.
+      if (await dataSource.showMigrations()) throw notReady(`schema "${db.schema}" has pending migrations`);
+    } catch (error) {
+      if (error instanceof DatabaseNotReadyError) throw error;
+      throw notReady(`role "${db.role}" cannot read schema "${db.schema}" (${(error as Error).message.split('\n')[0]})`);
+    } finally {
+      await dataSource.destroy();
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -173,6 +173,8 @@ export function createHttpAdapter(config: AppConfig): FastifyAdapter {
     clientErrorHandler: answerClientError,
     // Lets SIGTERM finish in-flight requests while idle keep-alive sockets close at once.
     forceCloseConnections: 'idle',
+    // Fastify's requestTimeout, and `http` (Node's server options, typed only on fastify()).
+    ...(requestTimeoutOptions(config.env.HTTP_REQUEST_TIMEOUT_MS) as Pick<FastifyServerOptions, 'requestTimeout'>),
   });
   // Bodies are JSON (415 otherwise); Fastify's text/plain parser would let a plain string
   // reach validation, and text/plain is what a cross-site form can send without a preflight.
@@ -180,9 +182,85 @@ export function createHttpAdapter(config: AppConfig): FastifyAdapter {
   return adapter;
 }
 
+/**
+ * A client that sends its request slowly (or never finishes its headers or body) holds a
+ * socket and memory: Node cuts it after HTTP_REQUEST_TIMEOUT_MS with a 408 problem
+ * (answerClientError), other requests unaffected. Node checks on an interval (30 s by
+ * default), shortened here so the limit holds to within a quarter of itself.
+ */
+export function requestTimeoutOptions(timeoutMs: number): { requestTimeout: number; http: ServerOptions } {
+  return {
+    requestTimeout: timeoutMs,
+    http: {
+      requestTimeout: timeoutMs,
+      headersTimeout: Math.min(60_000, timeoutMs),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(timeoutMs / 4))),
+    },
+  };
+}
+
+/** Arrived through the internal listener (INTERNAL_PORT), not the public one. */
+const INTERNAL_REQUEST = Symbol('internal-request');
+const INTERNAL_SERVER = Symbol('internal-server');
+
+/** Routes served on INTERNAL_PORT only: Prometheus and the OpenAPI document/UI. */
+export function isInternalRoute(routeUrl: string | undefined): boolean {
+  return routeUrl !== undefined && (routeUrl === '/metrics' || routeUrl === '/docs' || routeUrl.startsWith('/docs/') || routeUrl.startsWith('/docs-'));
+}
+
+/**
+ * Starts the internal listener (INTERNAL_PORT on HOST, or `port`/`host` given here, e.g.
+ * port 0 in tests) and resolves with its port; it closes with the app. A port in use
+ * fails the start, like the public port.
+ */
+export async function listenInternal(app: NestFastifyApplication, config: AppConfig, port = config.env.INTERNAL_PORT, host = config.env.HOST): Promise<number> {
+  const server = (app.getHttpAdapter().getInstance() as unknown as { [INTERNAL_SERVER]?: Server })[INTERNAL_SERVER];
+  if (!server) throw new Error('configureHttpApp() has not run on this app');
+  if (!server.listening) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * /metrics and /docs on a second listener (INTERNAL_PORT), for Prometheus and operators
+ * only; the public port answers 404 for them, as for any unknown route, and the internal
+ * one serves nothing else. Both feed the same Fastify router, so the routes, hooks and
+ * error handling are the same. listenInternal() starts it; it closes with the app.
+ */
+function serveOperationalRoutesInternally(app: NestFastifyApplication, config: AppConfig): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const internal = createServer(requestTimeoutOptions(config.env.HTTP_REQUEST_TIMEOUT_MS).http, (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [INTERNAL_REQUEST]?: true })[INTERNAL_REQUEST] = true;
+    fastify.routing(req, res);
+  });
+  internal.requestTimeout = config.env.HTTP_REQUEST_TIMEOUT_MS;
+  internal.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket));
+  (fastify as unknown as { [INTERNAL_SERVER]: Server })[INTERNAL_SERVER] = internal;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const viaInternal = (request.raw as IncomingMessage & { [INTERNAL_REQUEST]?: true })[INTERNAL_REQUEST] === true;
+    if (viaInternal === isInternalRoute(request.routeOptions?.url)) return done();
+    const instance = request.url.split('?')[0];
+    sendProblem(reply, { type: 'about:blank', title: problemTitle(404), status: 404, detail: `No route for ${request.method} ${instance}.`, instance });
+    return reply;
+  });
+  fastify.addHook('onClose', async () => {
+    if (!internal.listening) return;
+    internal.closeAllConnections();
+    await new Promise<void>((resolve) => internal.close(() => resolve()));
+  });
+}
+
 /** Hooks, docs, the queue board and limits shared by every application that serves HTTP. */
 export function configureHttpApp(app: NestFastifyApplication, config: AppConfig, logger: Logger, title: string): void {
   const fastify = app.getHttpAdapter().getInstance();
+  serveOperationalRoutesInternally(app, config);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     RequestContextStore.run({ requestId: request.id }, done);
