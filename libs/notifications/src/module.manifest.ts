@@ -6,6 +6,16 @@ import { UserEvents } from '@app/users/contracts';
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
 
+/** Runtime flags of the notifications module (`npm run cli -- flags:list`). */
+export const NOTIFICATIONS_FLAGS = {
+  /** Kill switch: off, the notifications.email queue is paused; deliveries wait in it and in Postgres. */
+  emailDelivery: 'notifications.email-delivery',
+  /** Kill switch: off, the notifications.webhook queue is paused; deliveries wait in it and in Postgres. */
+  webhookDelivery: 'notifications.webhook-delivery',
+  /** Kill switch: off, new live streams get 503 and open ones get a `closed` event and end. */
+  liveStream: 'notifications.live-stream',
+} as const;
+
 /**
  * The notifications module's declarations: read by the event routing of every deployable
  * and by the boundary checks (docs/architecture.md, "Module manifests").
@@ -48,4 +58,9 @@ export const notificationsManifest = {
     /** Rows per DELETE statement of the retention job (short transactions, short locks). */
     NOTIFICATIONS_RETENTION_BATCH_SIZE: Int(1000, 1, 100000),
   }),
+  flags: {
+    [NOTIFICATIONS_FLAGS.emailDelivery]: { default: true, description: 'email delivery (off: the queue pauses; nothing is lost, it all goes out when back on)' },
+    [NOTIFICATIONS_FLAGS.webhookDelivery]: { default: true, description: 'webhook delivery (off: the queue pauses; nothing is lost, it all goes out when back on)' },
+    [NOTIFICATIONS_FLAGS.liveStream]: { default: true, description: 'live notification stream (off: new streams 503, open ones are sent `closed` and end)' },
+  },
 } as const satisfies ModuleManifest;

@@ -6,6 +6,12 @@ import { OrderEvents } from './contracts';
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
 
+/** Runtime flags of the orders module (`npm run cli -- flags:list`). */
+export const ORDERS_FLAGS = {
+  /** Kill switch: off, no delayed expiry job is enqueued; the sweeper still expires orders. */
+  expiryScheduling: 'orders.expiry-scheduling',
+} as const;
+
 /**
  * The orders module's declarations: read by the event routing of every deployable and by
  * the boundary checks (docs/architecture.md, "Module manifests").
@@ -27,4 +33,10 @@ export const ordersManifest = {
     /** Safety net for expiries whose delayed job was lost (e.g. Redis was down). */
     ORDER_EXPIRY_SWEEP_INTERVAL_MS: Int(60_000, 100, 86_400_000),
   }),
+  flags: {
+    [ORDERS_FLAGS.expiryScheduling]: {
+      default: true,
+      description: 'delayed expiry job per placed order (off: none is enqueued; the sweeper expires orders, up to ORDER_EXPIRY_SWEEP_INTERVAL_MS late)',
+    },
+  },
 } as const satisfies ModuleManifest;

@@ -5,6 +5,12 @@ import { UserEvents } from './contracts';
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
 
+/** Runtime flags of the users module (`npm run cli -- flags:list`). */
+export const USERS_FLAGS = {
+  /** Kill switch: off, public profiles are read from Postgres and the cache is neither read nor filled. */
+  profileCache: 'users.profile-cache',
+} as const;
+
 /**
  * The users module's declarations: read by the event routing of every deployable and by
  * the boundary checks (docs/architecture.md, "Module manifests").
@@ -28,4 +34,7 @@ export const usersManifest = {
     USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
     USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
   }),
+  flags: {
+    [USERS_FLAGS.profileCache]: { default: true, description: 'public profile cache (off: every read goes to Postgres; per profile id in a rollout)' },
+  },
 } as const satisfies ModuleManifest;

@@ -72,6 +72,10 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
   /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
   REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
+  /** Feature flags' connection (role `<prefix>_platform`); unset: derived from DATABASE_URL like the modules' URLs. */
+  FLAGS_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** Each instance re-reads platform.flags this often even without a notification (bounds staleness). */
+  FLAGS_REFRESH_INTERVAL_MS: Int(5000, 100, 600000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
 });
