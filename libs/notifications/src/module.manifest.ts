@@ -2,19 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { OrderEvents } from '@app/orders/contracts';
 import { UserEvents } from '@app/users/contracts';
+import { NOTIFICATIONS_FLAGS } from './notifications.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
-
-/** Runtime flags of the notifications module (`npm run cli -- flags:list`). */
-export const NOTIFICATIONS_FLAGS = {
-  /** Kill switch: off, the notifications.email queue is paused; deliveries wait in it and in Postgres. */
-  emailDelivery: 'notifications.email-delivery',
-  /** Kill switch: off, the notifications.webhook queue is paused; deliveries wait in it and in Postgres. */
-  webhookDelivery: 'notifications.webhook-delivery',
-  /** Kill switch: off, new live streams get 503 and open ones get a `closed` event and end. */
-  liveStream: 'notifications.live-stream',
-} as const;
 
 /**
  * The notifications module's declarations: read by the event routing of every deployable

@@ -2,15 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { UserEvents } from '@app/users/contracts';
 import { OrderEvents } from './contracts';
+import { ORDERS_FLAGS } from './orders.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
-
-/** Runtime flags of the orders module (`npm run cli -- flags:list`). */
-export const ORDERS_FLAGS = {
-  /** Kill switch: off, no delayed expiry job is enqueued; the sweeper still expires orders. */
-  expiryScheduling: 'orders.expiry-scheduling',
-} as const;
 
 /**
  * The orders module's declarations: read by the event routing of every deployable and by

@@ -1,15 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { UserEvents } from './contracts';
+import { USERS_FLAGS } from './users.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
-
-/** Runtime flags of the users module (`npm run cli -- flags:list`). */
-export const USERS_FLAGS = {
-  /** Kill switch: off, public profiles are read from Postgres and the cache is neither read nor filled. */
-  profileCache: 'users.profile-cache',
-} as const;
 
 /**
  * The users module's declarations: read by the event routing of every deployable and by

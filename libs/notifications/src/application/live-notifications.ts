@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { NotificationView } from '../domain/notification';
 import { NotificationsService } from './notifications.service';
 import { notificationsSettings } from '../notifications.settings';
-import { NOTIFICATIONS_FLAGS } from '../module.manifest';
+import { NOTIFICATIONS_FLAGS } from '../notifications.flags';
 
 /** What travels on a user's live channel. */
 type LiveMessage = { type: 'notification'; notification: NotificationView } | { type: 'erased' };

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, Flags, QueueFactory, ROOT_LOGGER, withTimeout, type AppConfig } from '@app/platform';
 import type { Logger } from 'pino';
-import { NOTIFICATIONS_FLAGS } from '../module.manifest';
+import { NOTIFICATIONS_FLAGS } from '../notifications.flags';
 import { DELIVERY_QUEUE, type DeliveryQueue } from '../notifications.queues';
 
 const SWITCHES: readonly [flag: string, queue: DeliveryQueue][] = [

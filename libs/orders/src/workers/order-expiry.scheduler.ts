@@ -4,7 +4,7 @@ import { Flags, ROOT_LOGGER, withTimeout } from '@app/platform';
 import type { Queue } from 'bull';
 import type { Logger } from 'pino';
 import { ORDER_EXPIRY_QUEUE, type ExpireOrderJob } from '../orders.queues';
-import { ORDERS_FLAGS } from '../module.manifest';
+import { ORDERS_FLAGS } from '../orders.flags';
 
 /** Adds the expiry saga's delayed job (one per order: the order id is the job id). */
 @Injectable()

@@ -7,7 +7,7 @@ import { UserNotFoundError } from '../domain/user.errors';
 import { UserEntity, type UserRole } from '../persistence/user.entity';
 import { SessionsService } from './sessions.service';
 import { usersSettings } from '../users.settings';
-import { USERS_FLAGS } from '../module.manifest';
+import { USERS_FLAGS } from '../users.flags';
 
 export const PUBLIC_PROFILE_CACHE = 'users:profile:v1';
 
