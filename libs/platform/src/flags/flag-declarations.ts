@@ -1,5 +1,3 @@
-import type { ModuleManifest } from '../messaging/module-manifest';
-
 /**
  * A runtime flag a module declares in its manifest (`flags`). Only declared keys can be
  * read (`Flags.isEnabled`) or changed (`npm run cli -- flags:set`), so a typo fails loudly
@@ -17,13 +15,19 @@ export interface DeclaredFlag extends FlagDeclaration {
   module: string;
 }
 
+/** The part of a module manifest this file reads (no import: the manifest type imports this file). */
+interface DeclaringModule {
+  name: string;
+  flags?: Readonly<Record<string, FlagDeclaration>>;
+}
+
 /** Every flag of every manifest, by key. */
 export type FlagDeclarations = ReadonlyMap<string, DeclaredFlag>;
 
 /** `<module>.<kebab-case-purpose>`, like queue names. */
 export const FLAG_KEY = /^[a-z][a-z0-9]*\.[a-z0-9]+(-[a-z0-9]+)*$/;
 
-export function declaredFlags(manifests: readonly ModuleManifest[]): FlagDeclarations {
+export function declaredFlags(manifests: readonly DeclaringModule[]): FlagDeclarations {
   const flags = new Map<string, DeclaredFlag>();
   for (const manifest of manifests) {
     for (const [key, declaration] of Object.entries(manifest.flags ?? {})) {
@@ -34,7 +38,7 @@ export function declaredFlags(manifests: readonly ModuleManifest[]): FlagDeclara
 }
 
 /** Declaration errors (reported with the other manifest problems). */
-export function flagProblems(manifest: ModuleManifest): string[] {
+export function flagProblems(manifest: DeclaringModule): string[] {
   return Object.keys(manifest.flags ?? {})
     .filter((key) => !key.startsWith(`${manifest.name}.`) || !FLAG_KEY.test(key))
     .map((key) => `flag "${key}" declared by module "${manifest.name}" must be named "${manifest.name}.<kebab-case-purpose>"`);

@@ -53,6 +53,8 @@ export class FlagStore {
       connectionTimeoutMillis: db.connectTimeoutMs,
       statement_timeout: db.statementTimeoutMs,
       application_name: 'mm:platform:flags',
+      // Idle connections never keep the process alive (see startListening).
+      allowExitOnIdle: true,
     });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
@@ -66,11 +68,18 @@ export class FlagStore {
     return this.rules;
   }
 
-  /** First load (bounded by the connect and statement timeouts), then listen and poll. */
+  /** First load (bounded by the connect and statement timeouts), then the periodic reload. */
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);
     this.timer.unref();
+  }
+
+  /**
+   * LISTEN for changes. Separate from start(): an application whose boot fails after
+   * start() is never shut down, and an open listener would keep its process alive.
+   */
+  startListening(): void {
     void this.listen();
   }
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { OpenFeature, type Client } from '@openfeature/server-sdk';
 import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
@@ -29,7 +29,7 @@ let instances = 0;
  * read `platform.flags`; only declared keys are accepted.
  */
 @Injectable()
-export class Flags implements OnModuleInit, OnApplicationShutdown {
+export class Flags implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly store: FlagStore;
   private readonly provider: PostgresFlagProvider;
   private readonly domain = `mm-flags-${process.pid}-${++instances}`;
@@ -51,6 +51,10 @@ export class Flags implements OnModuleInit, OnApplicationShutdown {
     await this.store.start();
     await OpenFeature.setProviderAndWait(this.domain, this.provider);
     this.client = OpenFeature.getClient(this.domain);
+  }
+
+  onApplicationBootstrap(): void {
+    this.store.startListening();
   }
 
   async onApplicationShutdown(): Promise<void> {
