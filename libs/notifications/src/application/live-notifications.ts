@@ -97,9 +97,11 @@ export class LiveNotifications implements OnModuleInit, OnModuleDestroy {
       void reply.status(503).header('retry-after', '60').header('content-type', 'application/problem+json; charset=utf-8').send(
         JSON.stringify({
           type: '/problems/notifications/live-stream-off',
-          title: 'Live notifications are switched off',
+          title: 'Service Unavailable',
           status: 503,
           detail: 'Live notifications are switched off for now; GET /v1/notifications still lists them.',
+          instance: '/v1/notifications/stream',
+          code: 'NOTIFICATIONS.LIVE_STREAM_OFF',
         }),
       );
       return;
