@@ -17,6 +17,9 @@ import { createTestDatabase, eventually, query, runId, startApi, type RunningApi
  * minutes, so whatever it does within seconds of a change it learnt from Postgres'
  * NOTIFY; instance B re-reads them every second, the fallback for a missed notification.
  */
+// Each CLI run is a process that loads the application's code: seconds on a busy machine.
+jest.setTimeout(120_000);
+
 describe('Feature flags and kill switches across instances (e2e)', () => {
   let db: string;
   let a: RunningApi;
@@ -68,8 +71,6 @@ describe('Feature flags and kill switches across instances (e2e)', () => {
     expect(unknown.code).toBe(64);
     expect(unknown.stderr).toContain('unknown flag "notifications.emial-delivery"');
     expect(unknown.stderr).toContain('notifications.email-delivery'); // the declared ones are listed
-    const rollout = await runCli(['flags:rollout', 'nope.flag', '10'], cliEnv);
-    expect([rollout.code, rollout.stderr]).toEqual([64, expect.stringContaining('unknown flag "nope.flag"')]);
     const value = await runCli(['flags:set', 'users.profile-cache', 'maybe'], cliEnv);
     expect([value.code, value.stderr]).toEqual([64, expect.stringContaining('needs on, off or default (got "maybe")')]);
     const percent = await runCli(['flags:rollout', 'users.profile-cache', '101'], cliEnv);
