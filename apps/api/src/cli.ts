@@ -148,7 +148,7 @@ const COMMANDS: Record<string, NestCommand | EventsCommand | FlagsCommand> = {
       const before = await admin.get(declared.key);
       await admin.rollout(declared.key, Number(percent), users);
       const after = await admin.get(declared.key);
-      out(`${declared.key}: ${describeRule(before, declared.default)} -> ${describeRule(after, declared.default)}${after?.users.length ? ` (named: ${after.users.join(', ')})` : ''}`);
+      out(`${declared.key}: ${describeRule(before, declared.default)} -> ${describeRule(after, declared.default)}${after?.userIds.length ? ` (named: ${after.userIds.join(', ')})` : ''}`);
       out('every running instance applies it within seconds (FLAGS_REFRESH_INTERVAL_MS at most)');
     },
   },

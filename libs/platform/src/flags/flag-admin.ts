@@ -59,24 +59,24 @@ export class FlagAdmin {
       return;
     }
     await this.client.query(
-      `INSERT INTO ${PLATFORM_SCHEMA}.flags (key, state, percentage, users) VALUES ($1, $2, $3, '{}')
-       ON CONFLICT (key) DO UPDATE SET state = excluded.state, percentage = excluded.percentage, users = excluded.users, updated_at = now()`,
+      `INSERT INTO ${PLATFORM_SCHEMA}.flags (key, state, percentage, user_ids) VALUES ($1, $2, $3, '{}')
+       ON CONFLICT (key) DO UPDATE SET state = excluded.state, percentage = excluded.percentage, user_ids = excluded.user_ids, updated_at = now()`,
       [key, state, state === 'on' ? 100 : 0],
     );
   }
 
-  /** On for `percentage` % of users (stable per user id) and for the named users; `users` undefined keeps the current list. */
-  async rollout(key: string, percentage: number, users?: string[]): Promise<void> {
+  /** On for `percentage` % of users (stable per user id) and for the named users; `userIds` undefined keeps the current list. */
+  async rollout(key: string, percentage: number, userIds?: string[]): Promise<void> {
     this.assertDeclared(key);
     if (!Number.isInteger(percentage) || percentage < 0 || percentage > 100) {
       throw new UsageError(`rollout percentage "${percentage}" must be an integer from 0 to 100`);
     }
     await this.connect();
     await this.client.query(
-      `INSERT INTO ${PLATFORM_SCHEMA}.flags (key, state, percentage, users) VALUES ($1, 'rollout', $2, coalesce($3::text[], '{}'))
+      `INSERT INTO ${PLATFORM_SCHEMA}.flags (key, state, percentage, user_ids) VALUES ($1, 'rollout', $2, coalesce($3::text[], '{}'))
        ON CONFLICT (key) DO UPDATE SET state = 'rollout', percentage = excluded.percentage,
-         users = coalesce($3::text[], CASE WHEN flags.state = 'rollout' THEN flags.users ELSE '{}' END), updated_at = now()`,
-      [key, percentage, users ?? null],
+         user_ids = coalesce($3::text[], CASE WHEN flags.state = 'rollout' THEN flags.user_ids ELSE '{}' END), updated_at = now()`,
+      [key, percentage, userIds ?? null],
     );
   }
 
@@ -86,10 +86,10 @@ export class FlagAdmin {
 
   private async rules(): Promise<FlagRule[]> {
     await this.connect();
-    const { rows } = await this.client.query<{ key: string; state: FlagRule['state']; percentage: number; users: string[]; updated_at: Date }>(
-      `SELECT key, state, percentage, users, updated_at FROM ${PLATFORM_SCHEMA}.flags ORDER BY key`,
+    const { rows } = await this.client.query<{ key: string; state: FlagRule['state']; percentage: number; user_ids: string[]; updated_at: Date }>(
+      `SELECT key, state, percentage, user_ids, updated_at FROM ${PLATFORM_SCHEMA}.flags ORDER BY key`,
     );
-    return rows.map((r) => ({ key: r.key, state: r.state, percentage: r.percentage, users: r.users, updatedAt: r.updated_at }));
+    return rows.map((r) => ({ key: r.key, state: r.state, percentage: r.percentage, userIds: r.user_ids, updatedAt: r.updated_at }));
   }
 
   private async connect(): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { evaluateFlag, rolloutBucket, type FlagRule } from './flag-rules';
 
-const rule = (overrides: Partial<FlagRule>): FlagRule => ({ key: 'users.profile-cache', state: 'rollout', percentage: 0, users: [], updatedAt: new Date(), ...overrides });
+const rule = (overrides: Partial<FlagRule>): FlagRule => ({ key: 'users.profile-cache', state: 'rollout', percentage: 0, userIds: [], updatedAt: new Date(), ...overrides });
 
 describe('feature flag evaluation', () => {
   const ids = Array.from({ length: 10_000 }, () => randomUUID());
@@ -41,15 +41,15 @@ describe('feature flag evaluation', () => {
   it('gives the flag to named users whatever the percentage, and off wins over everything', () => {
     const outsider = ids.find((id) => rolloutBucket('users.profile-cache', id) >= 10)!;
     expect(evaluateFlag(rule({ percentage: 10 }), true, outsider)).toEqual({ value: false, reason: 'SPLIT' });
-    expect(evaluateFlag(rule({ percentage: 10, users: [outsider] }), false, outsider)).toEqual({ value: true, reason: 'TARGETING_MATCH' });
-    expect(evaluateFlag(rule({ state: 'off', users: [outsider] }), true, outsider)).toEqual({ value: false, reason: 'DISABLED' });
+    expect(evaluateFlag(rule({ percentage: 10, userIds: [outsider] }), false, outsider)).toEqual({ value: true, reason: 'TARGETING_MATCH' });
+    expect(evaluateFlag(rule({ state: 'off', userIds: [outsider] }), true, outsider)).toEqual({ value: false, reason: 'DISABLED' });
     expect(evaluateFlag(rule({ state: 'on' }), false, outsider)).toEqual({ value: true, reason: 'STATIC' });
   });
 
   it('uses the declared default without a row, and counts a partial rollout as off for system-wide decisions', () => {
     expect(evaluateFlag(undefined, true).value).toBe(true);
     expect(evaluateFlag(undefined, false, 'someone').value).toBe(false);
-    expect(evaluateFlag(rule({ percentage: 99, users: ['x'] }), true).value).toBe(false);
+    expect(evaluateFlag(rule({ percentage: 99, userIds: ['x'] }), true).value).toBe(false);
     expect(evaluateFlag(rule({ percentage: 100 }), false).value).toBe(true);
   });
 });

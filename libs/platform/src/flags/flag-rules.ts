@@ -7,7 +7,7 @@ export interface FlagRule {
   /** For `rollout`: the share of users (0..100) that get the flag. */
   percentage: number;
   /** For `rollout`: user ids that get the flag whatever the percentage. */
-  users: readonly string[];
+  userIds: readonly string[];
   updatedAt: Date;
 }
 
@@ -32,7 +32,7 @@ export function evaluateFlag(rule: FlagRule | undefined, fallback: boolean, user
   if (!rule) return { value: fallback, reason: 'DEFAULT' };
   if (rule.state === 'on') return { value: true, reason: 'STATIC' };
   if (rule.state === 'off') return { value: false, reason: 'DISABLED' };
-  if (userId !== undefined && rule.users.includes(userId)) return { value: true, reason: 'TARGETING_MATCH' };
+  if (userId !== undefined && rule.userIds.includes(userId)) return { value: true, reason: 'TARGETING_MATCH' };
   if (userId === undefined) return { value: rule.percentage >= 100, reason: 'SPLIT' };
   return { value: rolloutBucket(rule.key, userId) < rule.percentage, reason: 'SPLIT' };
 }
@@ -41,5 +41,5 @@ export function evaluateFlag(rule: FlagRule | undefined, fallback: boolean, user
 export function describeRule(rule: FlagRule | undefined, fallback: boolean): string {
   if (!rule) return `${fallback ? 'on' : 'off'} (default)`;
   if (rule.state !== 'rollout') return rule.state;
-  return `${rule.percentage}%${rule.users.length ? ` + ${rule.users.length} named user(s)` : ''}`;
+  return `${rule.percentage}%${rule.userIds.length ? ` + ${rule.userIds.length} named user(s)` : ''}`;
 }

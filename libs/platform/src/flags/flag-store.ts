@@ -7,7 +7,7 @@ interface FlagRow {
   key: string;
   state: FlagRule['state'];
   percentage: number;
-  users: string[];
+  user_ids: string[];
   updated_at: Date;
 }
 
@@ -113,7 +113,7 @@ export class FlagStore {
   private async load(): Promise<void> {
     let rows: FlagRow[];
     try {
-      rows = (await this.pool.query<FlagRow>(`SELECT key, state, percentage, users, updated_at FROM ${PLATFORM_SCHEMA}.flags`)).rows;
+      rows = (await this.pool.query<FlagRow>(`SELECT key, state, percentage, user_ids, updated_at FROM ${PLATFORM_SCHEMA}.flags`)).rows;
     } catch (error) {
       if (!this.failing) this.logger.warn({ err: error }, 'feature flags could not be read; the last known values stay in use');
       this.failing = true;
@@ -122,7 +122,7 @@ export class FlagStore {
     if (this.failing) this.logger.info('feature flags readable again');
     this.failing = false;
     const next = new Map<string, FlagRule>(
-      rows.map((r) => [r.key, { key: r.key, state: r.state, percentage: r.percentage, users: r.users, updatedAt: r.updated_at }]),
+      rows.map((r) => [r.key, { key: r.key, state: r.state, percentage: r.percentage, userIds: r.user_ids, updatedAt: r.updated_at }]),
     );
     const changed = [...new Set([...this.rules.keys(), ...next.keys()])].filter((key) => !sameRule(this.rules.get(key), next.get(key)));
     this.rules = next;
@@ -167,5 +167,5 @@ export class FlagStore {
 
 function sameRule(a: FlagRule | undefined, b: FlagRule | undefined): boolean {
   if (!a || !b) return a === b;
-  return a.state === b.state && a.percentage === b.percentage && a.users.join('\n') === b.users.join('\n');
+  return a.state === b.state && a.percentage === b.percentage && a.userIds.join('\n') === b.userIds.join('\n');
 }

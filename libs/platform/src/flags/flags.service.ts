@@ -140,7 +140,7 @@ export class Flags implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
       labelNames: ['flag'],
       registers: [metrics.registry],
       collect() {
-        for (const { key } of declarations.values()) this.set({ flag: key }, store.get(key)?.state === 'rollout' ? store.get(key)!.users.length : 0);
+        for (const { key } of declarations.values()) this.set({ flag: key }, store.get(key)?.state === 'rollout' ? store.get(key)!.userIds.length : 0);
       },
     });
     new Gauge({

@@ -44,7 +44,7 @@ const PLATFORM_MIGRATIONS: readonly { version: number; name: string; sql: string
         key        text PRIMARY KEY,
         state      text NOT NULL CHECK (state IN ('on', 'off', 'rollout')),
         percentage smallint NOT NULL DEFAULT 0 CHECK (percentage BETWEEN 0 AND 100),
-        users      text[] NOT NULL DEFAULT '{}',
+        user_ids   text[] NOT NULL DEFAULT '{}',
         updated_at timestamptz NOT NULL DEFAULT now()
       );
       -- Any change, by the CLI or by hand, wakes every instance's flag cache at once.
