@@ -6,6 +6,9 @@ import {
   ConfigError,
   createRootLogger,
   DeadLetterNotFoundError,
+  declaredFlags,
+  describeRule,
+  FlagAdmin,
   EventOperations,
   loadConfig,
   parseIsoTime,
@@ -36,6 +39,14 @@ const USAGE = `usage: npm run cli -- <command>
       deliver again with fresh attempts, once the cause is fixed; the row goes
   events:dead-letters discard <event-id> | --all --module <module> [--type <event-type>]
       give the event up for that module: the row and its failed job go
+  flags:list
+      every declared flag: its state on this database (on, off, a rollout, or the default)
+  flags:set <flag> on|off|default
+      on or off for everyone; default removes the override. Every instance applies it
+      within seconds, without a restart (docs/architecture.md, "Feature flags")
+  flags:rollout <flag> <percent> [--users <id>,<id>...]
+      on for <percent>% of users (stable per user id) and for the named users
+      (--users replaces the list; --users '' empties it; without it the list is kept)
   <time>: ISO 8601 with a zone (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00) or a date (midnight UTC)
 exit status: 0 done, 64 usage error, 1 failure (nothing found, or some dead letters failed)`;
 
@@ -54,7 +65,13 @@ interface EventsCommand {
   run(ops: EventOperations, args: string[], out: Out): Promise<void>;
 }
 
-const COMMANDS: Record<string, NestCommand | EventsCommand> = {
+/** Reads and writes platform.flags (as the platform role); running instances pick changes up. */
+interface FlagsCommand {
+  kind: 'flags';
+  run(admin: FlagAdmin, args: string[], out: Out): Promise<void>;
+}
+
+const COMMANDS: Record<string, NestCommand | EventsCommand | FlagsCommand> = {
   'users:promote': {
     kind: 'nest',
     module: 'users',
@@ -91,6 +108,48 @@ const COMMANDS: Record<string, NestCommand | EventsCommand> = {
       out(`${result.total} event(s) of module ${module} ${window} queued for replay:`);
       table(out, ['TYPE', 'EVENTS'], [...result.byType].map(([t, count]) => [t, String(count)]));
       out(`a running instance with module ${module} enabled publishes them; consumers that handled one already ignore it`);
+    },
+  },
+  'flags:list': {
+    kind: 'flags',
+    async run(admin, args, out) {
+      flags('flags:list', args, {}, 0);
+      const listing = await admin.list();
+      table(out, ['FLAG', 'STATE', 'DEFAULT', 'UPDATED', 'WHAT'],
+        listing.map((f) => [f.key, describeRule(f.rule, f.default), f.default ? 'on' : 'off', f.rule ? f.rule.updatedAt.toISOString() : '-', f.description]));
+      for (const rule of await admin.undeclared()) out(`note: platform.flags has a row for "${rule.key}", which no manifest declares (ignored)`);
+    },
+  },
+  'flags:set': {
+    kind: 'flags',
+    async run(admin, args, out) {
+      const { positionals } = flags('flags:set', args, {}, 2);
+      const [key, state] = positionals;
+      const declared = admin.assertDeclared(key);
+      if (state !== 'on' && state !== 'off' && state !== 'default') {
+        throw new UsageError(`flags:set ${key} needs on, off or default${state ? ` (got "${state}")` : ''}`);
+      }
+      const before = await admin.get(declared.key);
+      await admin.set(declared.key, state);
+      out(`${declared.key}: ${describeRule(before, declared.default)} -> ${describeRule(await admin.get(declared.key), declared.default)}`);
+      out('every running instance applies it within seconds (FLAGS_REFRESH_INTERVAL_MS at most)');
+    },
+  },
+  'flags:rollout': {
+    kind: 'flags',
+    async run(admin, args, out) {
+      const { values, positionals } = flags('flags:rollout', args, { users: 'string' }, 2);
+      const [key, percent] = positionals;
+      const declared = admin.assertDeclared(key);
+      if (percent === undefined || !/^\d{1,3}$/.test(percent) || Number(percent) > 100) {
+        throw new UsageError(`flags:rollout ${key} needs a percentage from 0 to 100${percent === undefined ? '' : ` (got "${percent}")`}`);
+      }
+      const users = values.users === undefined ? undefined : values.users.split(',').map((u) => u.trim()).filter(Boolean);
+      const before = await admin.get(declared.key);
+      await admin.rollout(declared.key, Number(percent), users);
+      const after = await admin.get(declared.key);
+      out(`${declared.key}: ${describeRule(before, declared.default)} -> ${describeRule(after, declared.default)}${after?.userIds.length ? ` (named: ${after.userIds.join(', ')})` : ''}`);
+      out('every running instance applies it within seconds (FLAGS_REFRESH_INTERVAL_MS at most)');
     },
   },
   'events:dead-letters': {
@@ -222,6 +281,15 @@ async function run(argv: string[]): Promise<void> {
   const command = name ? COMMANDS[name] : undefined;
   if (!command) throw new ConfigError(name ? `unknown command "${name}"\n${USAGE}` : USAGE);
   const out: Out = (line) => process.stdout.write(`${line}\n`);
+  if (command.kind === 'flags') {
+    const admin = new FlagAdmin(loadConfig({ ...process.env, MODULES_ENABLED: undefined }, MODULE_MANIFESTS), declaredFlags(MODULE_MANIFESTS));
+    try {
+      await command.run(admin, args, out);
+    } finally {
+      await admin.close();
+    }
+    return;
+  }
   if (command.kind === 'events') {
     // Every module's database, whatever this host runs: dead letters live in consumer modules.
     const ops = new EventOperations(loadConfig({ ...process.env, MODULES_ENABLED: undefined }, MODULE_MANIFESTS), MODULE_MANIFESTS);

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { OrderEvents } from '@app/orders/contracts';
 import { UserEvents } from '@app/users/contracts';
+import { NOTIFICATIONS_FLAGS } from './notifications.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
@@ -48,4 +49,9 @@ export const notificationsManifest = {
     /** Rows per DELETE statement of the retention job (short transactions, short locks). */
     NOTIFICATIONS_RETENTION_BATCH_SIZE: Int(1000, 1, 100000),
   }),
+  flags: {
+    [NOTIFICATIONS_FLAGS.emailDelivery]: { default: true, description: 'email delivery (off: the queue pauses; nothing is lost, it all goes out when back on)' },
+    [NOTIFICATIONS_FLAGS.webhookDelivery]: { default: true, description: 'webhook delivery (off: the queue pauses; nothing is lost, it all goes out when back on)' },
+    [NOTIFICATIONS_FLAGS.liveStream]: { default: true, description: 'live notification stream (off: new streams 503, open ones are sent `closed` and end)' },
+  },
 } as const satisfies ModuleManifest;

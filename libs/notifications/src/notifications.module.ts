@@ -9,6 +9,7 @@ import { PreferencesService } from './application/preferences.service';
 import { EmailSender } from './channels/email.sender';
 import { WebhookSender } from './channels/webhook.sender';
 import { DeliveryProcessor } from './workers/delivery.processor';
+import { DeliverySwitches } from './workers/delivery-switches';
 import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
 import { NotifyOnOrderEventHandler } from './consumers/notify-on-order-event.handlers';
 import { RetentionJob } from './workers/retention.job';
@@ -33,6 +34,7 @@ import { notificationsManifest } from './module.manifest';
     RetentionJob,
     ErasurePurge,
     NotificationsWorkers,
+    DeliverySwitches,
     ...moduleMessagingProviders({
       manifest: notificationsManifest,
       handlers: [WelcomeOnUserRegisteredHandler, EraseOnUserDeletedHandler, NotifyOnOrderEventHandler],

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { UserEvents } from '@app/users/contracts';
 import { OrderEvents } from './contracts';
+import { ORDERS_FLAGS } from './orders.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
@@ -27,4 +28,10 @@ export const ordersManifest = {
     /** Safety net for expiries whose delayed job was lost (e.g. Redis was down). */
     ORDER_EXPIRY_SWEEP_INTERVAL_MS: Int(60_000, 100, 86_400_000),
   }),
+  flags: {
+    [ORDERS_FLAGS.expiryScheduling]: {
+      default: true,
+      description: 'delayed expiry job per placed order (off: none is enqueued; the sweeper expires orders, up to ORDER_EXPIRY_SWEEP_INTERVAL_MS late)',
+    },
+  },
 } as const satisfies ModuleManifest;

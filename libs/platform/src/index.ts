@@ -19,6 +19,7 @@ export * from './database/after-commit';
 export * from './database/sql';
 export * from './database/database-bootstrap';
 export * from './errors/domain-error';
+export * from './flags';
 export * from './health/health.module';
 export * from './http/event-stream';
 export * from './http/http-app';

@@ -9,6 +9,8 @@ import { AuthGuard } from './auth/auth.guard';
 import { SessionRevocationStore } from './auth/session-revocation.store';
 import { CacheAside } from './cache/cache-aside';
 import { EventStreams } from './http/event-stream';
+import { declaredFlags } from './flags/flag-declarations';
+import { FLAG_DECLARATIONS, Flags } from './flags/flags.service';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -87,12 +89,15 @@ export class PlatformModule {
       ],
       providers: [
         { provide: EventRouting, useValue: new EventRouting(manifests) },
+        // Runtime flags declared by the manifests, read through OpenFeature (flags/).
+        { provide: FLAG_DECLARATIONS, useValue: declaredFlags(manifests) },
+        Flags,
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         // Order matters: limit first (cheap, by address), then authenticate.
         { provide: APP_GUARD, useClass: GlobalThrottlerGuard },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
-      exports: [EventRouting],
+      exports: [EventRouting, Flags],
     };
   }
 }

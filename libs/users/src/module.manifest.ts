@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { ModuleManifest } from '@app/platform';
 import { UserEvents } from './contracts';
+import { USERS_FLAGS } from './users.flags';
 
 /** An integer variable with its default and bounds. */
 const Int = (def: number, min: number, max: number) => Type.Integer({ default: def, minimum: min, maximum: max });
@@ -28,4 +29,7 @@ export const usersManifest = {
     USERS_PROFILE_CACHE_ENABLED: Type.Boolean({ default: true }),
     USERS_PROFILE_CACHE_TTL_S: Int(300, 1, 86400),
   }),
+  flags: {
+    [USERS_FLAGS.profileCache]: { default: true, description: 'public profile cache (off: every read goes to Postgres; per profile id in a rollout)' },
+  },
 } as const satisfies ModuleManifest;

@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
   APP_CONFIG,
   EventStreams,
+  Flags,
   RedisPubSub,
   ROOT_LOGGER,
   SessionRevocationStore,
@@ -14,9 +15,13 @@ import type { Logger } from 'pino';
 import type { NotificationView } from '../domain/notification';
 import { NotificationsService } from './notifications.service';
 import { notificationsSettings } from '../notifications.settings';
+import { NOTIFICATIONS_FLAGS } from '../notifications.flags';
 
 /** What travels on a user's live channel. */
 type LiveMessage = { type: 'notification'; notification: NotificationView } | { type: 'erased' };
+
+/** Last event of a stream ended by the `notifications.live-stream` kill switch. */
+const SWITCHED_OFF = { event: 'closed', data: { reason: 'live notifications are switched off' } };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -30,7 +35,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * notifications it missed are replayed from Postgres before live ones.
  */
 @Injectable()
-export class LiveNotifications {
+export class LiveNotifications implements OnModuleInit, OnModuleDestroy {
+  /** Streams this instance serves, so the kill switch can end them. */
+  private readonly open_ = new Map<EventStream, string>();
+  private unwatch?: () => void;
+
   constructor(
     private readonly pubsub: RedisPubSub,
     private readonly streams: EventStreams,
@@ -38,7 +47,28 @@ export class LiveNotifications {
     private readonly notifications: NotificationsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
+    private readonly flags: Flags,
   ) {}
+
+  /** Kill switch off (docs/architecture.md, "Feature flags"): open streams get a `closed` event and end. */
+  onModuleInit(): void {
+    this.unwatch = this.flags.watch(NOTIFICATIONS_FLAGS.liveStream, () => void this.closeSwitchedOff());
+  }
+
+  /** Ends each open stream whose user no longer has the flag (all of them when it is off). */
+  private async closeSwitchedOff(): Promise<void> {
+    let closed = 0;
+    for (const [stream, userId] of [...this.open_]) {
+      if (await this.flags.isEnabled(NOTIFICATIONS_FLAGS.liveStream, { userId })) continue;
+      stream.close(SWITCHED_OFF);
+      closed += 1;
+    }
+    if (closed) this.logger.info({ closed }, 'live notification streams closed: switched off');
+  }
+
+  onModuleDestroy(): void {
+    this.unwatch?.();
+  }
 
   private channel(userId: string): string {
     return this.pubsub.channel(`notifications:live:${userId}`);
@@ -69,6 +99,19 @@ export class LiveNotifications {
     // Taken before the first await: parallel opens are counted one by one, none slips past the cap.
     const slot = this.streams.reserve(caller.userId);
     const lastEventId = request.headers['last-event-id'];
+    if (!(await this.flags.isEnabled(NOTIFICATIONS_FLAGS.liveStream, { userId: caller.userId }))) {
+      void reply.status(503).header('retry-after', '60').header('content-type', 'application/problem+json; charset=utf-8').send(
+        JSON.stringify({
+          type: '/problems/notifications/live-stream-off',
+          title: 'Service Unavailable',
+          status: 503,
+          detail: 'Live notifications are switched off for now; GET /v1/notifications still lists them.',
+          instance: '/v1/notifications/stream',
+          code: 'NOTIFICATIONS.LIVE_STREAM_OFF',
+        }),
+      );
+      return;
+    }
     const replayAfter = typeof lastEventId === 'string' && UUID.test(lastEventId) ? lastEventId : undefined;
     // Live messages wait in `early` until the replay is written, so the client sees them in order.
     const state: { stream?: EventStream; early?: LiveMessage[] } = { early: [] };
@@ -113,6 +156,10 @@ export class LiveNotifications {
     if (!stream) return unsubscribe();
     state.stream = stream;
     stream.onClose(unsubscribe);
+    this.open_.set(stream, caller.userId);
+    stream.onClose(() => this.open_.delete(stream));
+    // Switched off while this stream was being set up: the watcher did not see it yet.
+    if (!(await this.flags.isEnabled(NOTIFICATIONS_FLAGS.liveStream, { userId: caller.userId }))) return stream.close(SWITCHED_OFF);
 
     if (replayAfter) {
       const missed = await this.notifications.newerThan(caller.userId, replayAfter).catch(() => []);

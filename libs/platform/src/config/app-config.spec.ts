@@ -45,20 +45,23 @@ describe('loadConfig', () => {
   });
 
   it('in production requires each module role\'s own password', () => {
-    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DATABASE_URL: 'postgres://s:shipping-pass@db/shop' };
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), FLAGS_DB_PASSWORD: 'platform-pass', CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DATABASE_URL: 'postgres://s:shipping-pass@db/shop' };
     expect(() => loadConfig(production)).toThrow('BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production');
     expect(() => loadConfig({ ...production, BILLING_DATABASE_URL: 'postgres://b@db/shop' })).toThrow('BILLING_DATABASE_URL has no password');
     expect(loadConfig({ ...production, BILLING_DB_PASSWORD: 'billing-pass' }).databases.shipping.role).toBe('s');
   });
 
   it('in production a serving process needs the passwords of its enabled modules only', () => {
-    const serving = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass' };
+    const serving = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
     expect(new URL(loadConfig(serving).databases.shipping.url).password).toBe('');
+    // The platform's own role (feature flags) is read by every process: its password is always needed.
+    expect(() => loadConfig({ ...serving, FLAGS_DB_PASSWORD: '' })).toThrow('FLAGS_DATABASE_URL or FLAGS_DB_PASSWORD is required in production');
+    expect(loadConfig(serving).platformDatabase).toEqual({ role: 'postgres_platform', url: 'postgres://postgres_platform:platform-pass@127.0.0.1:5432/postgres' });
   });
 
   it('the bootstrap step needs the admin URL and every module password in production, but no serving secret', () => {
     const bootstrap = (env: NodeJS.ProcessEnv) => () => load({ NODE_ENV: 'production', ...env }, MANIFESTS, { purpose: 'bootstrap' });
-    const passwords = { CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DB_PASSWORD: 'shipping-pass', BILLING_DB_PASSWORD: 'billing-pass' };
+    const passwords = { CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DB_PASSWORD: 'shipping-pass', BILLING_DB_PASSWORD: 'billing-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
     expect(bootstrap(passwords)).toThrow('DATABASE_URL (the admin connection) is required by the database bootstrap in production');
     expect(bootstrap({ ...passwords, DATABASE_URL: 'postgres://admin:a@db/shop', BILLING_DB_PASSWORD: '' })).toThrow(
       'BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production',

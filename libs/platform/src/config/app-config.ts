@@ -92,6 +92,15 @@ export const EnvSchema = Type.Object({
    */
   STREAM_MAX_PER_USER: Int(5, 1, 10_000),
   STREAM_MAX_PER_INSTANCE: Int(1000, 1, 1_000_000),
+  /**
+   * Feature flags' connection (role `<prefix>_platform`, schema `platform`), by the same
+   * rules as a module's: the URL names role and password, or FLAGS_DB_PASSWORD with
+   * DATABASE_URL's server; outside production a derived development password.
+   */
+  FLAGS_DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  FLAGS_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
+  /** Each instance re-reads platform.flags this often even without a notification (bounds staleness). */
+  FLAGS_REFRESH_INTERVAL_MS: Int(5000, 100, 600000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
 });
@@ -130,6 +139,8 @@ export interface AppConfig {
   databases: Readonly<Record<DomainModuleName, ModuleDatabaseConfig>>;
   /** Each module's own variables, validated by the `config` schema of its manifest. */
   modules: Readonly<Record<DomainModuleName, Readonly<Record<string, unknown>>>>;
+  /** The platform's own role and URL (schema `platform`: feature flags). */
+  platformDatabase: { role: string; url: string };
 }
 
 /** A module's own configuration, typed by the schema in its manifest. */
@@ -358,7 +369,15 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
       statementTimeoutMs: o.DB_STATEMENT_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
     };
   }
-  return { env, enabledModules: new Set(requested), databases, modules };
+  // The platform's own role (feature flags): every serving process and the bootstrap use it.
+  const platformDatabase = moduleConnection(
+    env,
+    'platform',
+    { DATABASE_URL: env.FLAGS_DATABASE_URL, DB_PASSWORD: env.FLAGS_DB_PASSWORD },
+    'FLAGS_',
+    env.NODE_ENV === 'production',
+  );
+  return { env, enabledModules: new Set(requested), databases, modules, platformDatabase };
 }
 
 /**

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { AppConfig, ModuleDatabaseConfig } from '../config/app-config';
 import { moduleDataSourceOptions, type ModuleDatabaseDefinition } from './module-database';
+import { bootstrapPlatformSchema } from '../flags/platform-database';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
 const BOOTSTRAP_LOCK = 0x6d6d_0001; // any constant; serialises concurrent bootstraps
@@ -80,6 +81,8 @@ export async function bootstrapDatabases(
         await dataSource.destroy();
       }
     }
+    // The platform's own schema (feature flags), under the same lock.
+    await bootstrapPlatformSchema(admin, config, logger);
   } finally {
     await admin.query('SELECT pg_advisory_unlock($1)', [BOOTSTRAP_LOCK]).catch(() => undefined);
     await admin.end();

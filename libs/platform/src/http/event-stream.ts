@@ -94,9 +94,13 @@ export class EventStream {
     else this.closeListeners.push(listener);
   }
 
-  /** Ends the response (idempotent); the client's EventSource reconnects elsewhere. */
-  close(): void {
+  /**
+   * Ends the response (idempotent); the client's EventSource reconnects elsewhere.
+   * `last`: a final event telling the client why (e.g. a kill switch), written first.
+   */
+  close(last?: ServerSentEvent): void {
     if (this.ended) return;
+    if (last) this.send(last);
     this.ended = true;
     clearInterval(this.heartbeat);
     clearTimeout(this.deadline);

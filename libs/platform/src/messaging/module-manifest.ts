@@ -1,5 +1,6 @@
 import type { TObject } from '@sinclair/typebox';
 import { inboxQueueName } from './integration-event';
+import { flagProblems, type FlagDeclaration } from '../flags/flag-declarations';
 
 /** An event type a module writes to its outbox. */
 export interface PublishedEvent {
@@ -38,6 +39,11 @@ export interface ModuleManifest {
    * the platform's or another module's.
    */
   config?: TObject;
+  /**
+   * Runtime flags the module reads (`Flags.isEnabled`), keyed `<module>.<purpose>`: the
+   * only keys `npm run cli -- flags:set` accepts (docs/architecture.md, "Feature flags").
+   */
+  flags?: Readonly<Record<string, FlagDeclaration>>;
 }
 
 /**
@@ -75,6 +81,7 @@ export function manifestProblems(manifests: readonly ModuleManifest[]): string[]
     for (const queue of manifest.queues) {
       if (!queue.startsWith(`${manifest.name}.`)) problems.push(`queue "${queue}" declared by module "${manifest.name}" must be named "${manifest.name}.<purpose>"`);
     }
+    problems.push(...flagProblems(manifest));
     for (const used of manifest.mayUse) {
       if (!names.has(used)) problems.push(`module "${manifest.name}" may use "${used}", which has no manifest`);
     }

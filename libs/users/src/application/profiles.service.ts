@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, CacheAside, OutboxPublisher, type AppConfig } from '@app/platform';
+import { APP_CONFIG, CacheAside, Flags, OutboxPublisher, type AppConfig } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import { UserEvents, type UserDeletedV1, type UserSummary, type UsersFacade } from '../contracts';
 import { UserNotFoundError } from '../domain/user.errors';
 import { UserEntity, type UserRole } from '../persistence/user.entity';
 import { SessionsService } from './sessions.service';
 import { usersSettings } from '../users.settings';
+import { USERS_FLAGS } from '../users.flags';
 
 export const PUBLIC_PROFILE_CACHE = 'users:profile:v1';
 
@@ -24,6 +25,7 @@ export class ProfilesService implements UsersFacade {
     private readonly cache: CacheAside,
     private readonly outbox: OutboxPublisher,
     private readonly sessions: SessionsService,
+    private readonly flags: Flags,
   ) {}
 
   async me(userId: string): Promise<UserEntity> {
@@ -38,7 +40,9 @@ export class ProfilesService implements UsersFacade {
       const [row] = await this.dataSource.query<PublicProfile[]>('SELECT id, name FROM users.users WHERE id = $1', [userId]);
       return row ? JSON.stringify({ id: row.id, name: row.name }) : null;
     };
-    const json = usersSettings(this.config).USERS_PROFILE_CACHE_ENABLED
+    // The kill switch bypasses the cache entirely (no read, no fill); invalidations still run.
+    const cached = usersSettings(this.config).USERS_PROFILE_CACHE_ENABLED && (await this.flags.isEnabled(USERS_FLAGS.profileCache, { userId }));
+    const json = cached
       ? await this.cache.getOrLoad(PUBLIC_PROFILE_CACHE, userId, usersSettings(this.config).USERS_PROFILE_CACHE_TTL_S, load)
       : await load();
     if (json === null) throw new UserNotFoundError();
