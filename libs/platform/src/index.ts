@@ -22,6 +22,7 @@ export * from './errors/domain-error';
 export * from './health/health.module';
 export * from './http/event-stream';
 export * from './http/http-app';
+export * from './http/load-shedding';
 export * from './http/keyset-cursor';
 export * from './http/problem-details.filter';
 export * from './http/client-address';

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { CurrentUser, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
+import { CurrentUser, ShedPriority, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LiveNotifications } from '../application/live-notifications';
 import { NotificationsService, type NotificationPage } from '../application/notifications.service';
@@ -34,6 +34,7 @@ export class NotificationsController {
    * missed first.
    */
   @Get('stream')
+  @ShedPriority('sheddable', { stream: true }) // a client reconnects with Last-Event-ID
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'An endless text/event-stream of new notifications, from whichever instance created them' })
   async stream(@CurrentUser() caller: AuthenticatedUser, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiForbiddenResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { Roles, UuidParam, ValidBody, ValidQuery } from '@app/platform';
+import { Roles, ShedPriority, UuidParam, ValidBody, ValidQuery } from '@app/platform';
 import { CatalogueService, type Product } from '../application/catalogue.service';
 import { CreateProductRequest, PageQuery, ProductPage, ProductResponse, UpdateProductRequest } from './order.schemas';
 
@@ -11,6 +11,7 @@ export class ProductsController {
   constructor(private readonly catalogue: CatalogueService) {}
 
   @Get()
+  @ShedPriority('sheddable')
   @ApiOkResponse({ schema: ProductPage as never })
   list(@ValidQuery(PageQuery) query: PageQuery): Promise<{ items: Product[]; nextCursor: string | null }> {
     return this.catalogue.list(query.limit, query.cursor);
