@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RouteConfig } from '@nestjs/platform-fastify';
@@ -64,9 +64,9 @@ export function shedLimits(config: AppConfig): ShedLimits {
   };
 }
 
-/** Event-loop delay resolution; the mean delay is reported net of it (as @fastify/under-pressure does). */
-const RESOLUTION_MS = 10;
-/** How often event-loop delay and heap are sampled; in-flight is exact at every request. */
+/** How often the event loop is probed: a tick's lateness past this is the loop's delay. */
+const TICK_MS = 10;
+/** Event-loop delay and heap are reported per window of this length; in-flight is exact at every request. */
 export const SAMPLE_INTERVAL_MS = 100;
 
 export interface PressureReading {
@@ -79,13 +79,20 @@ export interface PressureReading {
 }
 
 /**
- * The three pressure signals of this process. Event-loop delay and heap are sampled every
- * SAMPLE_INTERVAL_MS (reading them per request would cost more than shedding saves);
- * in-flight is a plain counter (one thread: increments and decrements cannot interleave).
+ * The three pressure signals of this process. Event-loop delay is the mean lateness of a
+ * 10 ms timer over the last window of SAMPLE_INTERVAL_MS (a saturated loop runs long
+ * iterations, so every tick is late; a stall is one very late tick). Node's own
+ * monitorEventLoopDelay is not used: its reset() forgets an interval that is still
+ * running, so a stall that ends just before a sample goes unseen. Heap is read once per
+ * window (reading it per request would cost more than shedding saves); in-flight is a
+ * plain counter (one thread: increments and decrements cannot interleave).
  */
 export class PressureMonitor {
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   private timer?: NodeJS.Timeout;
+  private lastTickAt = 0;
+  private windowStartedAt = 0;
+  private windowLatenessMs = 0;
+  private windowTicks = 0;
   eventLoopDelayMs = 0;
   heapUsedBytes = 0;
   inFlight = 0;
@@ -94,25 +101,33 @@ export class PressureMonitor {
 
   start(): void {
     if (this.timer) return;
-    this.histogram.enable();
+    this.lastTickAt = this.windowStartedAt = performance.now();
     this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_INTERVAL_MS);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.histogram.disable();
   }
 
-  /** Takes one sample now (the timer does it every SAMPLE_INTERVAL_MS). */
+  private tick(): void {
+    const now = performance.now();
+    this.windowLatenessMs += Math.max(0, now - this.lastTickAt - TICK_MS);
+    this.windowTicks++;
+    this.lastTickAt = now;
+    // The window closes in the same callback that measured the last tick, stall included.
+    if (now - this.windowStartedAt >= SAMPLE_INTERVAL_MS) this.sample();
+  }
+
+  /** Closes the current window: its mean delay and the heap become the readings. */
   sample(): void {
-    // A loop blocked for the whole interval leaves one long sample: the mean is that stall.
-    const mean = this.histogram.count > 0 ? this.histogram.mean / 1e6 - RESOLUTION_MS : 0;
-    this.eventLoopDelayMs = Math.max(0, Number.isFinite(mean) ? mean : 0);
-    this.histogram.reset();
-    this.heapUsedBytes = process.memoryUsage().heapUsed;
+    this.eventLoopDelayMs = this.windowTicks > 0 ? this.windowLatenessMs / this.windowTicks : 0;
+    this.windowLatenessMs = 0;
+    this.windowTicks = 0;
+    this.windowStartedAt = performance.now();
+    this.heapUsedBytes = getHeapStatistics().used_heap_size;
   }
 
   reading(): PressureReading {
