@@ -182,6 +182,17 @@ describe('Load shedding (e2e)', () => {
       await request(running.url).get('/v1/products').set(f.as(f.customer)).expect(200);
       expect((await f.placeOrder(productId)).status).toBe(201);
     });
+
+    it('gives every slot back on keep-alive connections, whose sockets stay open between requests', async () => {
+      // fetch keeps its connections alive: a slot released only when a socket closes would leak here.
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, () => fetch(`${running.url}/v1/users/${user.id}`, { headers: f.as(user.accessToken) }).then(async (r) => (await r.arrayBuffer(), r.status))),
+      );
+      expect(answers.filter((status) => status === 200).length + answers.filter((status) => status === 503).length).toBe(40);
+      expect(await inFlightGauge(running.url)).toBe(0);
+      // And the limit still admits what it should.
+      for (let i = 0; i < 10; i++) await fetch(`${running.url}/v1/products`, { headers: f.as(f.customer) }).then(async (r) => expect((await r.arrayBuffer(), r.status)).toBe(200));
+    });
   });
 
   it('sheds on heap pressure too: over SHED_MAX_HEAP_USED_BYTES only critical requests pass', async () => {
