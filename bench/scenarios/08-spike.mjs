@@ -48,7 +48,7 @@ function isAlive(pid) {
 function analyse(run) {
   const [steady, burst, after] = run.phases;
   const phaseOf = (t) => (t < steady.endMs ? 0 : t < burst.endMs ? 1 : 2);
-  const phases = [steady, burst, after].map((p) => ({ ...p, ok: [], shed: [], other5xx: 0, other: 0, timeouts: 0, connErrors: 0, notSent: 0, total: 0 }));
+  const phases = [steady, burst, after].map((p) => ({ ...p, ok: [], shed: [], other5xx: 0, other: 0, timeouts: 0, connErrors: 0, notSent: 0, total: 0, statuses: {} }));
   const windowCount = Math.ceil(after.endMs / WINDOW_MS) + 1;
   const windows = Array.from({ length: windowCount }, () => ({ ok: [], bad: 0 }));
   for (let i = 0; i < run.count; i++) {
@@ -57,6 +57,7 @@ function analyse(run) {
     const phase = phases[phaseOf(t)];
     const window = windows[Math.min(windowCount - 1, Math.floor(t / WINDOW_MS))];
     phase.total++;
+    if (code > 0) phase.statuses[code] = (phase.statuses[code] ?? 0) + 1;
     if (code >= 200 && code < 300) {
       phase.ok.push(run.latencyMs[i]);
       window.ok.push(run.latencyMs[i]);
@@ -83,6 +84,15 @@ function analyse(run) {
   const recoveryMs =
     lastBad === afterWindows.length - 1 ? null : lastBad === -1 ? Math.max(0, firstAfter * WINDOW_MS - burst.endMs) : (firstAfter + lastBad + 1) * WINDOW_MS - burst.endMs;
   return { phases, steadyBand, recoveryMs, afterS: (after.endMs - after.startMs) / 1000 };
+}
+
+/** Statuses other than 2xx and 503, by phase: ` (burst: 500x75)`. */
+function unexpectedStatuses(phases) {
+  const parts = phases
+    .map((p) => [p.name, Object.entries(p.statuses).filter(([code]) => !(code >= 200 && code < 300) && code !== '503')])
+    .filter(([, entries]) => entries.length)
+    .map(([name, entries]) => `${name}: ${entries.map(([code, n]) => `${code}x${n}`).join(', ')}`);
+  return parts.length ? ` (${parts.join('; ')})` : '';
 }
 
 export default {
@@ -173,14 +183,14 @@ export default {
         {
           id: 'no-5xx',
           goal: 'no 5xx other than 503 (whole run)',
-          value: String(phases.reduce((n, p) => n + p.other5xx, 0)) + (phases.some((p) => p.other) ? ` (other non-2xx: ${phases.reduce((n, p) => n + p.other, 0)})` : ''),
+          value: String(phases.reduce((n, p) => n + p.other5xx, 0)) + unexpectedStatuses(phases),
           met: phases.every((p) => p.other5xx === 0),
         },
         { id: 'no-crash', goal: 'no crash (alive, /health/live 200 after)', value: alive ? 'alive' : 'DOWN', met: alive },
         {
           id: 'recovery',
           goal: `back to steady after the burst <= ${GOAL_RECOVERY_MS / 1000} s`,
-          value: recoveryMs === null ? `not within ${afterS} s` : `${(recoveryMs / 1000).toFixed(1)} s (band: window p99 <= ${fmt(steadyBand)})`,
+          value: recoveryMs === null ? `not within ${afterS.toFixed(1)} s` : `${(recoveryMs / 1000).toFixed(1)} s (band: window p99 <= ${fmt(steadyBand)})`,
           met: recoveryMs !== null && recoveryMs <= GOAL_RECOVERY_MS,
         },
         { id: 'health', goal: 'GET /health/live alongside: 200s, p99', value: `${healthOk} of ${health.length}, ${fmt(latencySummary(run.probe.latencyMs.filter((v) => !Number.isNaN(v))).p99)}`, met: null },
@@ -191,13 +201,16 @@ export default {
         latencyMs: burstStats,
         cpuUsPerRequest: cpuBefore !== null && cpuAfter !== null && okTotal ? ((cpuAfter - cpuBefore) * 1e6) / okTotal : null,
         capacity: state.capacity,
-        phases: phases.map((p) => ({ name: p.name, startMs: p.startMs, endMs: p.endMs, total: p.total, ok: p.ok.length, shed: p.shed.length, other5xx: p.other5xx, other: p.other, timeouts: p.timeouts, connErrors: p.connErrors, notSent: p.notSent })),
+        phases: phases.map((p) => ({ name: p.name, startMs: p.startMs, endMs: p.endMs, total: p.total, statuses: p.statuses, ok: p.ok.length, shed: p.shed.length, other5xx: p.other5xx, other: p.other, timeouts: p.timeouts, connErrors: p.connErrors, notSent: p.notSent })),
         steadyBandMs: steadyBand,
         recoveryMs,
         alive,
       };
+      // The API logs at warn: its errors (a 500's stack) say where a 5xx came from.
+      const errors = api.output().split('\n').filter((line) => line.includes('"level":50'));
+      const warnings = errors.length ? [`the API logged ${errors.length} errors (in its last 20 000 characters of output), first: ${errors[0].slice(0, 400)}`] : [];
       const steadyView = { reqPerSec: steady.ok.length / ((steady.endMs - steady.startMs) / 1000), latencyMs: steadyStats, cpuUsPerRequest: null };
-      return { stats, views: { [side === 'product' ? 'on-steady' : 'off-steady']: steadyView }, goals, problems: [], warnings: [] };
+      return { stats, views: { [side === 'product' ? 'on-steady' : 'off-steady']: steadyView }, goals, problems: [], warnings };
     } finally {
       await api.stop();
     }
