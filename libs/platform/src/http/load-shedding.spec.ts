@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PressureMonitor, type ShedLimits } from './load-shedding';
+import { getHeapStatistics } from 'node:v8';
+import { loadConfig } from '../config/app-config';
+import { PressureMonitor, shedLimits, type ShedLimits } from './load-shedding';
 
 const limits = (overrides: Partial<ShedLimits> = {}): ShedLimits => ({
   maxEventLoopDelayMs: 60_000,
@@ -67,5 +69,36 @@ describe('PressureMonitor', () => {
     } finally {
       monitor.stop();
     }
+  });
+});
+
+describe('SHED_* configuration', () => {
+  it('defaults: on, 50 ms event-loop delay, 256 in flight, sheddable from 0.75, heap at 90 % of the V8 limit', () => {
+    const config = loadConfig({}, []);
+    expect(config.env.SHED_ENABLED).toBe(true);
+    expect(config.env.SHED_RETRY_AFTER_S).toBe(2);
+    expect(shedLimits(config)).toEqual({
+      maxEventLoopDelayMs: 50,
+      maxInFlight: 256,
+      sheddableRatio: 0.75,
+      maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    });
+  });
+
+  it('takes the operator\'s values', () => {
+    const config = loadConfig({ SHED_ENABLED: 'false', SHED_MAX_EVENT_LOOP_DELAY_MS: '20', SHED_MAX_HEAP_USED_BYTES: '536870912', SHED_MAX_IN_FLIGHT: '64', SHED_SHEDDABLE_RATIO: '0.5' }, []);
+    expect(config.env.SHED_ENABLED).toBe(false);
+    expect(shedLimits(config)).toEqual({ maxEventLoopDelayMs: 20, maxHeapUsedBytes: 536870912, maxInFlight: 64, sheddableRatio: 0.5 });
+  });
+
+  it.each([
+    ['SHED_SHEDDABLE_RATIO', '0'],
+    ['SHED_SHEDDABLE_RATIO', '1.5'],
+    ['SHED_MAX_IN_FLIGHT', '0'],
+    ['SHED_MAX_EVENT_LOOP_DELAY_MS', 'soon'],
+    ['SHED_MAX_HEAP_USED_BYTES', '-1'],
+    ['SHED_ENABLED', 'maybe'],
+  ])('refuses %s=%s at boot, naming it', (variable, value) => {
+    expect(() => loadConfig({ [variable]: value }, [])).toThrow(new RegExp(`Invalid configuration: ${variable} `));
   });
 });
