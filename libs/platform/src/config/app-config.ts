@@ -72,6 +72,8 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Int(600, 1, 10_000_000),
   /** Upper bound on any Redis call made while serving a request (cache, limits, revocation). */
   REDIS_REQUEST_TIMEOUT_MS: Int(150, 10, 5000),
+  SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
+  SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
   /** Load shedding (README, "What is shed first"): 503 + Retry-After under overload instead of queueing. */
   SHED_ENABLED: Type.Boolean({ default: true }),
   /** Mean event-loop delay (sampled every 100 ms) at which normal requests are shed. */
@@ -84,8 +86,6 @@ export const EnvSchema = Type.Object({
   SHED_SHEDDABLE_RATIO: Type.Number({ default: 0.75, exclusiveMinimum: 0, maximum: 1 }),
   /** A shed request gets Retry-After: a random whole number of seconds from 1 to this. */
   SHED_RETRY_AFTER_S: Int(2, 1, 3600),
-  SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
-  SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
 });
 export type Env = Static<typeof EnvSchema>;
 
