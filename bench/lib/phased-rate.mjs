@@ -49,19 +49,22 @@ export async function runPhasedLoad({ url, request, phases, sockets = 512, timeo
   const send = (targetAgent, path, onDone) => {
     const sentAt = now();
     let done = false;
+    // From the send, waiting for a free connection included (a socket `timeout` would
+    // only count idle time on a socket once one is assigned).
+    const deadline = setTimeout(() => {
+      finish(TIMED_OUT);
+      req.destroy();
+    }, timeoutMs);
     const finish = (code) => {
       if (done) return;
       done = true;
+      clearTimeout(deadline);
       onDone(sentAt, now() - sentAt, code);
     };
-    const req = http.request({ host: target.hostname, port: target.port, method: request.method ?? 'GET', path, headers: request.headers ?? {}, agent: targetAgent, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: target.hostname, port: target.port, method: request.method ?? 'GET', path, headers: request.headers ?? {}, agent: targetAgent }, (res) => {
       res.on('data', () => undefined);
       res.on('end', () => finish(res.statusCode));
       res.on('error', () => finish(CONNECTION_ERROR));
-    });
-    req.on('timeout', () => {
-      finish(TIMED_OUT);
-      req.destroy();
     });
     req.on('error', () => finish(CONNECTION_ERROR));
     req.end();

@@ -113,7 +113,7 @@ export default {
   settingsNote: (config) =>
     `capacity: ${config.spikeCapacityS} s closed loop over ${config.connections} connections (shedding off); then per side ${config.warmupS} s warm-up at ${STEADY_X}x, ` +
     `${config.spikeSteadyS} s at ${STEADY_X}x, ${config.spikeBurstS} s at ${BURST_X}x, ${config.spikeAfterS} s at ${STEADY_X}x, open loop over up to ${config.spikeSockets} connections, ` +
-    `10 s client timeout, at most 5000 outstanding requests (more are counted as not sent); GET /health/live every 100 ms alongside. ` +
+    `10 s client timeout from the send (waiting for a connection included), at most 5000 outstanding requests (more are counted as not sent); GET /health/live every 100 ms alongside. ` +
     `Shedding on = the API's defaults (SHED_MAX_EVENT_LOOP_DELAY_MS, SHED_MAX_IN_FLIGHT, SHED_SHEDDABLE_RATIO, ...)`,
 
   async setup(ctx) {
