@@ -70,7 +70,8 @@ export class AppProcess {
   start(): void {
     this.child = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...this.env },
+      // As testConfig: a loaded test machine's scheduling delays must not shed requests.
+      env: { PATH: process.env.PATH ?? '', SHED_MAX_EVENT_LOOP_DELAY_MS: '60000', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));

@@ -49,21 +49,22 @@ describe('PressureMonitor', () => {
   });
 
   it('sees a blocked event loop and stops shedding once the loop runs freely again', async () => {
-    const monitor = new PressureMonitor(limits({ maxEventLoopDelayMs: 100, sheddableRatio: 0.5 }));
+    // Limits far above what a loaded test machine's scheduling alone causes.
+    const monitor = new PressureMonitor(limits({ maxEventLoopDelayMs: 300, sheddableRatio: 0.5 }));
     monitor.start();
     try {
       await sleep(50);
-      blockEventLoop(1500);
+      blockEventLoop(5000);
       // The overdue probe tick runs before this 1 ms timer, and closes its window on the stall.
       await sleep(1);
-      // One ~1.5 s late tick among at most ten on-time ones (a window closes after 100 ms): mean > 130 ms.
-      expect(monitor.eventLoopDelayMs).toBeGreaterThan(100);
+      // One ~5 s late tick among at most ten on-time ones (a window closes after 100 ms): mean > 450 ms.
+      expect(monitor.eventLoopDelayMs).toBeGreaterThan(300);
       expect(monitor.shouldShed('normal')).toBe(true);
       expect(monitor.shouldShed('sheddable')).toBe(true);
       expect(monitor.shouldShed('critical')).toBe(false);
 
       await sleep(300); // a free-running loop: the windows since are on time
-      expect(monitor.eventLoopDelayMs).toBeLessThan(50);
+      expect(monitor.eventLoopDelayMs).toBeLessThan(150);
       expect(monitor.shouldShed('normal')).toBe(false);
       expect(monitor.shouldShed('sheddable')).toBe(false);
     } finally {

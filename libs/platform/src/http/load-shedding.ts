@@ -211,7 +211,12 @@ export function installLoadShedding(app: NestFastifyApplication, config: AppConf
   }, 1000);
   report.unref();
 
-  monitor.start();
+  // Measured from when the app is ready: the synchronous work of booting (Nest's init, the
+  // OpenAPI document) would otherwise read as a stall and shed the first requests.
+  fastify.addHook('onReady', (done) => {
+    monitor.start();
+    done();
+  });
   fastify.addHook('onClose', (_instance, done) => {
     monitor.stop();
     clearInterval(report);
