@@ -154,7 +154,7 @@ function summarize(scenario, sides, runs, out) {
     out.baselines.push({ id: side.id, label: side.label, server: side.server, stats, comparison });
   }
   const goalMet = scenario.goal?.baseline ? out.baselines.find((b) => b.id === scenario.goal.baseline)?.comparison?.met : out.subject.met;
-  if (scenario.goal) log(`  goal (${goalText(scenario.goal)}): ${goalMet === true ? 'met' : goalMet === false ? 'NOT met' : 'not evaluated'}`);
+  if (scenario.goal && !scenario.goal.custom) log(`  goal (${goalText(scenario.goal)}): ${goalMet === true ? 'met' : goalMet === false ? 'NOT met' : 'not evaluated'}`);
 }
 
 /**
@@ -302,6 +302,7 @@ async function runCustomScenario(scenario, ctx) {
     if (written && !out.notes.some((n) => n.startsWith('the API wrote'))) out.notes.push(`the API wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
   };
   let state = {};
+  out.goalChecks = [];
   const runs = Object.fromEntries(scenario.sides.map((side) => [side.id, []]));
   try {
     try {
@@ -334,6 +335,8 @@ async function runCustomScenario(scenario, ctx) {
           stats.machineBusyPctBefore = busyBefore;
           runs[id]?.push(stats);
         }
+        // Pairs with several goals of their own (goal.custom) return them checked, per side.
+        if (result.goals) out.goalChecks.push({ side: side.id, label: `${side.short ?? side.label}${config.rounds > 1 ? ` (round ${round})` : ''}`, goals: result.goals });
         const problems = (result.problems ?? []).map((p) => `${label}: ${p}`);
         out.notes.push(...problems, ...(result.warnings ?? []).map((w) => `${label}: ${w}`), ...busyWarning(config, label, busyBefore));
         if (problems.length) out.status = 'invalid';
@@ -344,6 +347,12 @@ async function runCustomScenario(scenario, ctx) {
     await scenario.cleanup?.(ctx, state);
   }
   summarize(scenario, scenario.sides, runs, out);
+  if (scenario.goal?.custom) {
+    const subjectId = scenario.goal.subject ?? 'product';
+    const checks = out.goalChecks.filter((c) => c.side === subjectId);
+    out.subject.met = out.status === 'ok' && checks.length ? checks.every((c) => c.goals.every((g) => g.met !== false)) : null;
+    log(`  goals (${goalText(scenario.goal)}): ${out.subject.met === true ? 'met' : out.subject.met === false ? 'NOT met' : 'not evaluated'}`);
+  }
   return out;
 }
 

@@ -48,6 +48,12 @@ export function loadBenchConfig() {
     /** The end-to-end latency pair: orders per second and measured seconds. */
     e2eRate: number('BENCH_E2E_RATE', 100, { min: 1 }),
     e2eDurationS: number('BENCH_E2E_DURATION_S', 30, { min: 1 }),
+    /** The spike pair: capacity run, then steady, burst (3x capacity) and after phases, and its connections. */
+    spikeCapacityS: number('BENCH_SPIKE_CAPACITY_S', 5, { min: 1 }),
+    spikeSteadyS: number('BENCH_SPIKE_STEADY_S', 10, { min: 1 }),
+    spikeBurstS: number('BENCH_SPIKE_BURST_S', 20, { min: 1 }),
+    spikeAfterS: number('BENCH_SPIKE_AFTER_S', 10, { min: 1 }),
+    spikeSockets: number('BENCH_SPIKE_SOCKETS', 512, { min: 1, integer: true }),
     /** Comma-separated substrings of scenario names or file names; empty = all. */
     only: (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     /** `auto` (build when dist is missing or older than the sources), `always`, `never`. */

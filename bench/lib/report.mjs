@@ -13,6 +13,7 @@ const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n) ? 
  */
 export function goalText(goal) {
   if (!goal) return 'info only';
+  if (goal.text) return goal.text;
   const parts = [];
   if (goal.minThroughputRatio !== undefined) parts.push(`${goal.unit ?? 'req/s'} >= ${goal.minThroughputRatio.toFixed(2)}x`);
   if (goal.maxP99Ratio !== undefined) parts.push(`p99 <= ${goal.maxP99Ratio.toFixed(2)}x`);
@@ -102,7 +103,33 @@ export function renderTable(results) {
     'CPU us/req: the server process\'s own CPU time per response (its work per request; usually steadier than req/s when',
     'other work shares the machine). Pairs that are not request/response load name their unit in the side\'s label.',
   ].join('\n');
-  return [header, '', table(rows), ...(notes.length ? ['', 'notes:', ...notes.map((n) => `- ${n}`)] : [])].join('\n');
+  return [header, '', table(rows), ...goalTables(results), ...(notes.length ? ['', 'notes:', ...notes.map((n) => `- ${n}`)] : [])].join('\n');
+}
+
+/**
+ * Pairs with several goals of their own (goal.custom, e.g. the spike pair): one row per
+ * goal, one column per side (and round), each figure with its verdict.
+ */
+function goalTables(results) {
+  const out = [];
+  for (const scenario of results.scenarios) {
+    const checks = scenario.goalChecks ?? [];
+    if (!checks.length) continue;
+    const rows = [[`${scenario.name}: goal`, ...checks.map((c) => c.label)]];
+    for (const { id, goal } of checks[0].goals) {
+      rows.push([
+        goal,
+        ...checks.map((c) => {
+          const g = c.goals.find((x) => x.id === id);
+          return g ? `${g.value}${g.met === null || g.met === undefined ? '' : g.met ? '  met' : '  NOT met'}` : '-';
+        }),
+      ]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)));
+    const line = (row) => row.map((cell, i) => String(cell).padEnd(widths[i])).join('  ').trimEnd();
+    out.push('', line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line));
+  }
+  return out;
 }
 
 export function writeJson(file, results) {

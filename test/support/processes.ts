@@ -73,7 +73,8 @@ export class AppProcess {
     this.child = spawn(process.execPath, [path.join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
       cwd: ROOT,
       // Any free internal port (/metrics, /docs): the default 9100 would clash between processes.
-      env: { PATH: process.env.PATH ?? '', INTERNAL_PORT: '0', ...this.env },
+      // As testConfig: a loaded test machine's scheduling delays must not shed requests.
+      env: { PATH: process.env.PATH ?? '', INTERNAL_PORT: '0', SHED_MAX_EVENT_LOOP_DELAY_MS: '60000', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout!.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));

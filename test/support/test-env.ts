@@ -65,6 +65,9 @@ export function testConfig(databaseUrl: string, options: TestEnvOptions = {}): A
       OUTBOX_POLL_INTERVAL_MS: '250',
       INBOX_BACKOFF_BASE_MS: '50',
       PORT: '0',
+      // Tests share a loaded machine: its scheduling delays are not the app's load, and would
+      // shed requests at random. Load-shedding tests set their own limits.
+      SHED_MAX_EVENT_LOOP_DELAY_MS: '60000',
       ...options.env,
     },
     MODULE_MANIFESTS,

@@ -23,6 +23,7 @@ export * from './flags';
 export * from './health/health.module';
 export * from './http/event-stream';
 export * from './http/http-app';
+export * from './http/load-shedding';
 export * from './http/keyset-cursor';
 export * from './http/problem-details.filter';
 export * from './http/client-address';

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
-import { CurrentUser, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
+import { CurrentUser, ShedPriority, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LiveNotifications } from '../application/live-notifications';
 import { NotificationsService, type NotificationPage } from '../application/notifications.service';
@@ -35,6 +35,7 @@ export class NotificationsController {
    * user and per instance (docs/api.md, "Live stream").
    */
   @Get('stream')
+  @ShedPriority('sheddable', { stream: true }) // a client reconnects with Last-Event-ID
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'A text/event-stream of new notifications, from whichever instance created them, until the access token expires' })
   @ApiTooManyRequestsResponse({ description: 'STREAM.TOO_MANY_PER_USER or STREAM.INSTANCE_FULL: too many open streams; see Retry-After' })

@@ -1,6 +1,6 @@
 import { Controller, Get, Headers, HttpCode, Inject, Optional, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
-import { CurrentUser, Roles, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
+import { CurrentUser, Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
 import { USERS_FACADE, type UserSummary, type UsersFacade } from '@app/users/contracts';
 import type { FastifyReply } from 'fastify';
 import { IdempotentOrderPlacement } from '../application/idempotent-order-placement';
@@ -72,7 +72,10 @@ export class OrdersController {
     return { ...order, customer: customer ? { id: customer.id, name: customer.name } : null };
   }
 
+  // Writes to an order already under way are critical: shedding them strands held stock
+  // and half-finished orders (README, "What is shed first"). Placing a new order is normal.
   @Post(':id/cancel')
+  @ShedPriority('critical')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
   @ApiConflictResponse({ description: 'Already shipped, delivered, cancelled or expired' })
@@ -81,6 +84,7 @@ export class OrdersController {
   }
 
   @Post(':id/confirm')
+  @ShedPriority('critical')
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
@@ -89,6 +93,7 @@ export class OrdersController {
   }
 
   @Post(':id/ship')
+  @ShedPriority('critical')
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
@@ -97,6 +102,7 @@ export class OrdersController {
   }
 
   @Post(':id/deliver')
+  @ShedPriority('critical')
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })

@@ -11,7 +11,7 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { Roles, UuidParam, ValidBody, ValidQuery, ValidationFailedError } from '@app/platform';
+import { Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError } from '@app/platform';
 import type { FastifyReply } from 'fastify';
 import { CatalogueService, type Product } from '../application/catalogue.service';
 import { CreateProductRequest, PageQuery, ProductPage, ProductResponse, UpdateProductRequest } from './order.schemas';
@@ -30,6 +30,7 @@ export class ProductsController {
   constructor(private readonly catalogue: CatalogueService) {}
 
   @Get()
+  @ShedPriority('sheddable')
   @ApiOkResponse({ schema: ProductPage as never })
   list(@ValidQuery(PageQuery) query: PageQuery): Promise<{ items: Product[]; nextCursor: string | null }> {
     return this.catalogue.list(query.limit, query.cursor);

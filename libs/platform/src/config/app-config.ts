@@ -103,6 +103,18 @@ export const EnvSchema = Type.Object({
   FLAGS_REFRESH_INTERVAL_MS: Int(5000, 100, 600000),
   SHUTDOWN_DRAIN_MS: Int(0, 0, 60000),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 1000, 120000),
+  /** Load shedding (README, "What is shed first"): 503 + Retry-After under overload instead of queueing. */
+  SHED_ENABLED: Type.Boolean({ default: true }),
+  /** Mean event-loop delay (sampled every 100 ms) at which normal requests are shed. */
+  SHED_MAX_EVENT_LOOP_DELAY_MS: Int(50, 1, 60_000),
+  /** V8 heap used at which normal requests are shed; unset: 90 % of the heap limit. */
+  SHED_MAX_HEAP_USED_BYTES: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+  /** Admitted, unanswered requests per instance at which normal requests are shed (open event streams excluded). */
+  SHED_MAX_IN_FLIGHT: Int(256, 1, 1_000_000),
+  /** Fraction of each limit at which sheddable requests (public reads, live streams) are shed. */
+  SHED_SHEDDABLE_RATIO: Type.Number({ default: 0.75, exclusiveMinimum: 0, maximum: 1 }),
+  /** A shed request gets Retry-After: a random whole number of seconds from 1 to this. */
+  SHED_RETRY_AFTER_S: Int(2, 1, 3600),
 });
 export type Env = Static<typeof EnvSchema>;
 

@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
+import { ShedPriority } from '../http/load-shedding';
 import {
   HealthCheck,
   HealthCheckService,
@@ -37,6 +38,7 @@ export class HealthController {
 
   /** Liveness: the process answers. Never checks dependencies (a restart would not fix them). */
   @Get('live')
+  @ShedPriority('critical')
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -51,6 +53,7 @@ export class HealthController {
    * Each check has its own timeout and they run in parallel (~1.5 s at worst).
    */
   @Get('ready')
+  @ShedPriority('critical')
   @HealthCheck()
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     if (this.shutdown.isDraining) {

@@ -17,6 +17,7 @@ import {
   sendProblem,
 } from './problem-details.filter';
 import { mountBullBoard } from './bull-board';
+import { installLoadShedding, wasShed } from './load-shedding';
 import { RequestContextStore } from '../logging/request-context';
 import { MetricsService } from '../metrics/metrics.service';
 
@@ -265,11 +266,13 @@ export function configureHttpApp(app: NestFastifyApplication, config: AppConfig,
     reply.header('x-request-id', request.id);
     RequestContextStore.run({ requestId: request.id }, done);
   });
+  installLoadShedding(app, config, logger); // 503 under overload, before auth and rate limits (load-shedding.ts)
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request: FastifyRequest, reply, done) => {
     // The route pattern, never the raw URL: ids in paths must not explode label cardinality.
     metrics.recordRequest(request.method, request.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-    const level = reply.statusCode >= 500 ? 'error' : 'info';
+    // A shed request is expected under overload: load-shedding.ts logs one summary a second instead.
+    const level = wasShed(request) ? 'debug' : reply.statusCode >= 500 ? 'error' : 'info';
     if (logger.isLevelEnabled(level)) {
       logger[level](
         {

@@ -3,6 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
+import { ShedPriority } from '../http/load-shedding';
 import { MetricsService } from './metrics.service';
 
 /**
@@ -21,6 +22,7 @@ export class MetricsController implements OnApplicationBootstrap {
   }
 
   @Get()
+  @ShedPriority('critical') // the overload must stay observable
   async scrape(@Res() reply: FastifyReply): Promise<void> {
     const body = await this.metrics.scrape();
     await reply.header('content-type', this.metrics.registry.contentType).send(body);

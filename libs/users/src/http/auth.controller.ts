@@ -1,6 +1,6 @@
 import { Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { CurrentUser, Public, ValidBody, type AuthenticatedUser } from '@app/platform';
+import { CurrentUser, Public, ShedPriority, ValidBody, type AuthenticatedUser } from '@app/platform';
 import type { FastifyRequest } from 'fastify';
 import { SessionsService, type TokenPair } from '../application/sessions.service';
 import { LoginRequest, RefreshRequest, TokenPairResponse } from './user.schemas';
@@ -22,6 +22,7 @@ export class AuthController {
 
   @Public()
   @Post('refresh')
+  @ShedPriority('critical') // shedding it would sign users out
   @HttpCode(200)
   @ApiOkResponse({ schema: TokenPairResponse as never })
   @ApiUnauthorizedResponse({ description: 'Unknown, expired or reused token; reuse ends the whole session' })

@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, Header, HttpCode, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { CurrentUser, Public, UuidParam, ValidBody, type AuthenticatedUser } from '@app/platform';
+import { CurrentUser, Public, ShedPriority, UuidParam, ValidBody, type AuthenticatedUser } from '@app/platform';
 import { ProfilesService } from '../application/profiles.service';
 import { RegisterUserService } from '../application/register-user.service';
 import type { UserEntity } from '../persistence/user.entity';
@@ -54,6 +54,7 @@ export class UsersController {
 
   /** Public profile; the cached JSON text is sent as is (no parse/serialise round trip). */
   @Get(':id')
+  @ShedPriority('sheddable')
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOkResponse({ schema: PublicProfileResponse as never })
   async publicProfile(@UuidParam('id') id: string): Promise<string> {
