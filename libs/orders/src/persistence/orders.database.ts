@@ -2,6 +2,7 @@ import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateOrdersMessaging1732406500000 } from './migrations/1732406500000-create-orders-messaging';
 import { CreateCatalogueAndOrders1732406800000 } from './migrations/1732406800000-create-catalogue-and-orders';
 import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
+import { OrdersErasureSupport1764720000000 } from './migrations/1764720000000-erasure-support';
 
 /**
  * The orders module's tables (schema `orders`) and its migration history. Queries are
@@ -11,5 +12,5 @@ import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/17646
 export const ordersDatabase: ModuleDatabaseDefinition = {
   module: 'orders',
   entities: [],
-  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000, KeepOrdersPublishedOutboxEvents1764633600000],
+  migrations: [CreateOrdersMessaging1732406500000, CreateCatalogueAndOrders1732406800000, KeepOrdersPublishedOutboxEvents1764633600000, OrdersErasureSupport1764720000000],
 };

@@ -1,8 +1,8 @@
 import type { Job, JobStatus, Queue } from 'bull';
 import type { EntityManager } from 'typeorm';
-import type { Logger } from 'pino';
-import { afterCommit } from '../database/after-commit';
+import { subjectLiteral } from '../database/outbox-inbox.sql';
 import type { IntegrationEvent } from './integration-event';
+import type { ErasureWork } from './erasure-work';
 
 /**
  * States in which a job can sit with its data for a long time: failed jobs are kept for
@@ -29,13 +29,12 @@ export interface ErasureSubject {
 export interface EventPathErasure extends ErasureSubject {
   /** The consuming module's schema: its `dead_letters` table. */
   schema: string;
-  /** The consuming module's own inbox queue (never another module's). */
-  queue: Queue;
+  /** The consuming module's erasure work list (its own `erasure_work` table). */
+  work: ErasureWork;
+  /** The consuming module's own queues whose jobs about the subject go (its inbox queue, never another module's). */
+  queues: string[];
   /** The event being handled: its own job is the active one, and its dead letter is the inbox consumer's business. */
   exceptEventId: string;
-  logger: Logger;
-  /** Jobs looked at per state (default EVENT_PATH_SCAN_LIMIT). */
-  scanLimit?: number;
 }
 
 export interface QueuedEventRemoval {
@@ -52,40 +51,36 @@ export interface QueuedEventRemoval {
  *
  * - its `dead_letters` rows whose envelope concerns the subject are deleted in that
  *   transaction (a dead letter keeps the full envelope, personal data included, until an
- *   operator replays or discards it);
- * - once the transaction has committed, the failed, delayed and waiting jobs of its inbox
- *   queue that concern the subject are removed (Bull keeps failed jobs, with their data,
- *   for 7 days). Redis is not part of the transaction, so this runs after the commit: a
- *   rollback leaves the jobs, and the retried handler removes them then. It is an
- *   in-process effect (afterCommit): a crash right after the commit leaves those jobs until
- *   the failed set's retention removes them.
+ *   operator replays or discards it); the expression index `dead_letters_subject_idx`
+ *   (erasureSupportUp) finds them;
+ * - the removal of the failed, delayed and waiting jobs of its queues that concern the
+ *   subject (Bull keeps failed jobs, with their data, for 7 days) is recorded in the same
+ *   transaction as an `erasure_work` row (ErasureWork). Redis is not part of the
+ *   transaction, so the jobs go after the commit, and the row stays until they are gone:
+ *   a crash midway is finished by the next sweep of any instance, at boot at the latest.
  *
  * Removing a waiting job of the subject loses nothing a consumer still needed: the subject
  * is being erased, and the consumer ignores its late events anyway (tombstones). Returns
  * the number of dead letters deleted.
  */
 export async function eraseFromEventPath(manager: EntityManager, erasure: EventPathErasure): Promise<number> {
-  const { schema, queue, payloadField, value, exceptEventId, logger } = erasure;
-  const deleted = await manager.query<{ event_id: string }[]>(
-    `WITH d AS (
-       DELETE FROM "${schema}".dead_letters
-        WHERE envelope->'payload'->>$1 = $2 AND event_id <> $3
-       RETURNING event_id)
-     SELECT event_id FROM d`,
-    [payloadField, value, exceptEventId],
-  );
-  afterCommit(manager, () => {
-    removeQueuedEvents(queue, { payloadField, value }, { exceptEventId, scanLimit: erasure.scanLimit })
-      .then((result) => {
-        if (result.removed > 0 || result.truncated) {
-          logger[result.truncated ? 'warn' : 'info']({ queue: queue.name, ...result }, 'erasure removed queued events of the subject');
-        }
-      })
-      .catch((error: unknown) =>
-        logger.warn({ err: error, queue: queue.name }, 'erasure could not remove queued events of the subject; failed jobs expire with their retention'),
-      );
-  });
+  const { schema, payloadField, value, exceptEventId } = erasure;
+  const deleted = await manager.query<{ event_id: string }[]>(deadLettersOfSubjectSql(schema, payloadField), [value, exceptEventId]);
+  await erasure.work.record(manager, { payloadField, value, queues: erasure.queues, exceptEventId });
   return deleted.length;
+}
+
+/**
+ * Deletes a module's dead letters about a subject ($1), except one event ($2). The field is
+ * written as a literal, not a parameter: only then can the planner match the expression
+ * index `dead_letters_subject_idx` (erasureSupportUp).
+ */
+export function deadLettersOfSubjectSql(schema: string, payloadField: string): string {
+  return `WITH d AS (
+       DELETE FROM "${schema}".dead_letters
+        WHERE envelope->'payload'->>${subjectLiteral(payloadField)} = $1 AND event_id <> $2
+       RETURNING event_id)
+     SELECT event_id FROM d`;
 }
 
 /**
@@ -102,8 +97,10 @@ export async function removeQueuedEvents(
   const concerns = (job: Job | null | undefined): job is Job => {
     if (!job || String(job.id) === options.exceptEventId) return false;
     const event = job.data as Partial<IntegrationEvent> | undefined;
-    if (!event || event.id === options.exceptEventId) return false;
-    const payload = event.payload as Record<string, unknown> | null | undefined;
+    if (!event || typeof event !== 'object' || event.id === options.exceptEventId) return false;
+    // An event envelope carries the subject in its payload; a module's own job data (a
+    // delivery job) may carry it at the top level.
+    const payload = (event.payload ?? event) as Record<string, unknown> | null;
     return payload != null && typeof payload === 'object' && String(payload[subject.payloadField]) === subject.value;
   };
 
