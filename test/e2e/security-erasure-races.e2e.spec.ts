@@ -14,7 +14,7 @@ import { createTestDatabase, eventually, query, startApi, uniqueEmail, type Runn
  * Erasure completeness where timing decides (issue 12): a registration that meets the
  * erasure on its way (handled at the same time, or not yet published), failed delivery
  * jobs whose error quotes the address (after a rename too), and the indexes the erasure's
- * lookups by `payload->>'userId'` need. docs/architecture.md, "Erasure".
+ * lookups by `payload->>'userId'` need. docs/architecture.md, "Erasure and retention".
  */
 
 const auth = (token: string) => ({ Authorization: `Bearer ${token}` });

@@ -80,7 +80,7 @@ export function outboxPublishedAtDown(schema: string): string[] {
 }
 
 /**
- * What an erasure needs in a module's schema (docs/architecture.md, "Erasure"):
+ * What an erasure needs in a module's schema (docs/architecture.md, "Erasure and retention"):
  * - expression indexes on the event payload's subject field (`userId`) in the outbox and
  *   the dead letters, so "every event about this user" is an index probe, not a scan of
  *   a week of kept events (the inbox keeps no payload, only event ids);

@@ -44,7 +44,7 @@ interface WorkRow {
  * them at once; every instance also sweeps due rows at boot and every
  * ERASURE_WORK_INTERVAL_MS, so a step a crash (or a Redis outage) cut short is finished
  * by whichever instance comes next. A row is deleted only once all its steps succeeded;
- * a failure is retried with a growing delay (docs/architecture.md, "Erasure").
+ * a failure is retried with a growing delay (docs/architecture.md, "Erasure and retention").
  *
  * Every step is idempotent (removing jobs by subject, deleting cache keys), so running a
  * row twice is harmless. While one instance runs a row it holds a session advisory lock

@@ -3,7 +3,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * Erasure lookups by the event payload's `userId` (outbox, dead letters) and the durable
- * list of erasure steps outside Postgres (docs/architecture.md, "Erasure").
+ * list of erasure steps outside Postgres (docs/architecture.md, "Erasure and retention").
  */
 export class UsersErasureSupport1764720000000 implements MigrationInterface {
   name = 'UsersErasureSupport1764720000000';
