@@ -2,7 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import { afterCommit } from '../database/after-commit';
 import type { CacheAside } from '../cache/cache-aside';
-import { removeQueuedEvents } from './event-path-erasure';
+import { removeQueuedEvents } from './queued-event-removal';
 import type { QueueFactory } from './queue.factory';
 
 /** How often every instance looks for erasure work that is due (a crash's leftovers, retries). */
