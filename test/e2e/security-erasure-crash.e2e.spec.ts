@@ -103,7 +103,7 @@ describe('Security: an erasure cut short by a crash is finished after a restart 
     await request(first.url).delete('/v1/users/me').set(auth(doomed.accessToken)).expect(204);
     // The erasure committed in notifications; its job removal has started: kill the process now.
     await eventually(async () => (await query(db, `SELECT 1 FROM notifications.inbox WHERE event_type = $1`, [UserEvents.deleted])).length === 1, 30_000, 10);
-    await eventually(async () => (await inbox.getDelayedCount()) < JOBS + 10, 30_000, 5);
+    await eventually(async () => (await inbox.getDelayedCount()) < JOBS + 10, 90_000, 5);
     first.app.kill();
     await first.app.exit;
 
@@ -121,11 +121,12 @@ describe('Security: an erasure cut short by a crash is finished after a restart 
 
     // Another instance boots: it finishes what the dead one left.
     await startInstance();
-    await eventually(async () => (await delayedAbout(doomed.id)) === 0, 60_000, 250);
+    await eventually(async () => (await delayedAbout(doomed.id)) === 0, 120_000, 250);
     // Due 20 s after the commit; taken by the boot sweep or the next one (every 30 s).
-    await eventually(async () => (await redis.exists(cacheKey)) === 0, 90_000, 250);
+    await eventually(async () => (await redis.exists(cacheKey)) === 0, 120_000, 250);
     await eventually(async () => Object.values(await erasureWork()).every((n) => n === 0), 30_000, 250);
     // Nobody else's jobs went.
     expect(await delayedAbout(keeper.id)).toBe(10);
-  }, 240_000);
+    // Generous bounds: 8 000 jobs are scanned and removed twice on a machine shared with other runs.
+  }, 480_000);
 });
