@@ -202,7 +202,13 @@ describe('Security: erasure completeness (e2e)', () => {
     );
     expect(await jobsMentioning(api, inboxQueueName('notifications'), keeper.email)).toHaveLength(1);
     expect(await jobsMentioning(api, inboxQueueName('orders'), keeper.email)).toHaveLength(1);
-  });
+    // Every erasure step outside Postgres is done: no erasure work left in any module.
+    await eventually(async () => {
+      for (const schema of SCHEMAS) if ((await query(db, `SELECT 1 FROM "${schema}".erasure_work`)).length) return false;
+      return true;
+    });
+    // It scans every table for three needles: slow on a busy machine, not a speed claim.
+  }, 90_000);
 
   it('a replayed registration of an erased user recreates nothing (the outbox row is gone, the tombstone stops a late copy)', async () => {
     const doomed = await member('Replayed');

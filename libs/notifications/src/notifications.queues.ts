@@ -17,4 +17,6 @@ export type DeliveryQueue = (typeof DELIVERY_QUEUE)[DeliveryChannel];
 /** Data of a delivery job; the job id is the delivery id too. */
 export interface DeliveryJob {
   deliveryId: string;
+  /** Whose delivery: an erasure finds the user's failed jobs by it (absent in jobs queued before it was added). */
+  userId?: string;
 }

@@ -38,6 +38,8 @@ export * from './messaging/claim-enqueue-mark';
 export * from './messaging/drain-loop';
 export * from './messaging/event-operations';
 export * from './messaging/event-path-erasure';
+export * from './messaging/erasure-work';
+export * from './messaging/queued-event-removal';
 export * from './messaging/inbox.consumer';
 export * from './metrics/metrics.service';
 export * from './messaging/integration-event';

@@ -65,10 +65,10 @@ export class DeliveryDispatcher {
   }
 
   private async dispatchBatch(): Promise<number> {
-    const rows = await claimEnqueueMark<{ id: string; channel: DeliveryChannel }>(this.dataSource, this.queues, {
+    const rows = await claimEnqueueMark<{ id: string; user_id: string; channel: DeliveryChannel }>(this.dataSource, this.queues, {
       claim: (runner) =>
         runner.query(
-          `SELECT id, channel FROM notifications.deliveries
+          `SELECT id, user_id, channel FROM notifications.deliveries
             WHERE enqueued_at IS NULL
             ORDER BY created_at
             LIMIT $1 FOR UPDATE SKIP LOCKED`,
@@ -79,7 +79,7 @@ export class DeliveryDispatcher {
         for (const row of claimed) {
           const queue = DELIVERY_QUEUE[row.channel];
           if (!byQueue.has(queue)) byQueue.set(queue, []);
-          byQueue.get(queue)!.push({ data: { deliveryId: row.id } satisfies DeliveryJob, opts: this.jobOptions(row.id) });
+          byQueue.get(queue)!.push({ data: { deliveryId: row.id, userId: row.user_id } satisfies DeliveryJob, opts: this.jobOptions(row.id) });
         }
         return byQueue;
       },

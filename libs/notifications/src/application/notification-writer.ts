@@ -7,6 +7,7 @@ import { DeliveryDispatcher } from './delivery-dispatcher';
 import { LiveNotifications } from './live-notifications';
 import { toView } from './notifications.service';
 import { afterCommit } from '@app/platform';
+import { lockUserForErasure } from './erased-users';
 
 /**
  * Creates a notification and its deliveries inside the consumer's inbox transaction, and
@@ -22,6 +23,8 @@ export class NotificationWriter {
 
   /** Returns null when this (event, user) already has its notification, or the user was erased. */
   async create(manager: EntityManager, input: NewNotification): Promise<NotificationView | null> {
+    // After a concurrent erasure of the user has committed, or before it starts (erased-users.ts).
+    await lockUserForErasure(manager, input.userId);
     // The unique (source_event_id, user_id) key backs up the inbox: one row per event and user.
     const [row] = await manager.query<{ id: string; created_at: Date }[]>(
       `INSERT INTO notifications.notifications (id, user_id, kind, title, body, data, source_event_id)

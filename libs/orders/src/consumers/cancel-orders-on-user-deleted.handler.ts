@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { eraseFromEventPath, inboxQueueName, QueueFactory, ROOT_LOGGER, type InboxEventHandler, type IntegrationEvent } from '@app/platform';
+import { Injectable } from '@nestjs/common';
+import { eraseFromEventPath, ErasureWork, inboxQueueName, type InboxEventHandler, type IntegrationEvent } from '@app/platform';
 import { UserEvents, type UserDeletedV1 } from '@app/users/contracts';
 import type { EntityManager } from 'typeorm';
-import type { Logger } from 'pino';
 import { OrderLifecycleService } from '../application/order-lifecycle.service';
 import { ordersManifest } from '../module.manifest';
 import { findOrder } from '../persistence/order.queries';
@@ -13,7 +12,7 @@ import { findOrder } from '../persistence/order.queries';
  * opaque user id, no name, email or address), so keeping them erases nothing; they are
  * marked `user_erased_at`, and the user's idempotency records are dropped. Dead letters
  * and failed, delayed or waiting jobs of this module's inbox that concern the user go too
- * (they keep whole envelopes). A user's orders are few (placed one by one through the API),
+ * (they keep whole envelopes; the jobs through the durable erasure work list). A user's orders are few (placed one by one through the API),
  * so this stays one transaction; notifications, which can hold many rows per user, batches.
  */
 @Injectable()
@@ -22,8 +21,7 @@ export class CancelOrdersOnUserDeletedHandler implements InboxEventHandler<UserD
 
   constructor(
     private readonly lifecycle: OrderLifecycleService,
-    private readonly queues: QueueFactory,
-    @Inject(ROOT_LOGGER) private readonly logger: Logger,
+    private readonly erasure: ErasureWork,
   ) {}
 
   async handle(event: IntegrationEvent<UserDeletedV1>, manager: EntityManager): Promise<void> {
@@ -39,11 +37,11 @@ export class CancelOrdersOnUserDeletedHandler implements InboxEventHandler<UserD
     await manager.query('DELETE FROM orders.idempotency_keys WHERE user_id = $1', [userId]);
     await eraseFromEventPath(manager, {
       schema: ordersManifest.schema,
-      queue: this.queues.get(inboxQueueName('orders')),
+      work: this.erasure,
+      queues: [inboxQueueName('orders')],
       payloadField: 'userId',
       value: userId,
       exceptEventId: event.id,
-      logger: this.logger,
     });
   }
 }

@@ -3,6 +3,7 @@ import { CreateOrdersMessaging1732406500000 } from './migrations/1732406500000-c
 import { CreateCatalogueAndOrders1732406800000 } from './migrations/1732406800000-create-catalogue-and-orders';
 import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
 import { ProductVersionsAndIdempotencyFencing1764807000000 } from './migrations/1764807000000-product-versions-and-idempotency-fencing';
+import { OrdersErasureSupport1764720000000 } from './migrations/1764720000000-erasure-support';
 
 /**
  * The orders module's tables (schema `orders`) and its migration history. Queries are
@@ -16,6 +17,7 @@ export const ordersDatabase: ModuleDatabaseDefinition = {
     CreateOrdersMessaging1732406500000,
     CreateCatalogueAndOrders1732406800000,
     KeepOrdersPublishedOutboxEvents1764633600000,
+    OrdersErasureSupport1764720000000,
     ProductVersionsAndIdempotencyFencing1764807000000,
   ],
 };

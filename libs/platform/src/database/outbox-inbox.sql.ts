@@ -78,3 +78,48 @@ export function outboxPublishedAtDown(schema: string): string[] {
     `ALTER TABLE ${s}.outbox DROP COLUMN published_at`,
   ];
 }
+
+/**
+ * What an erasure needs in a module's schema (docs/architecture.md, "Erasure and retention"):
+ * - expression indexes on the event payload's subject field (`userId`) in the outbox and
+ *   the dead letters, so "every event about this user" is an index probe, not a scan of
+ *   a week of kept events (the inbox keeps no payload, only event ids);
+ * - `erasure_work`: the erasure steps outside Postgres (Bull jobs, cache keys) recorded in
+ *   the erasing transaction and retried until done, so a crash midway loses none of them.
+ * `subjectField` must be a plain identifier: it becomes part of the index expressions.
+ */
+export function erasureSupportUp(schema: string, subjectField: string): string[] {
+  const s = `"${schema}"`;
+  const field = subjectLiteral(subjectField);
+  return [
+    `CREATE INDEX outbox_subject_idx ON ${s}.outbox ((payload->>${field}))`,
+    `CREATE INDEX dead_letters_subject_idx ON ${s}.dead_letters ((envelope->'payload'->>${field}))`,
+    `CREATE TABLE ${s}.erasure_work (
+       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+       subject_field text NOT NULL,
+       subject text NOT NULL,
+       -- Queues whose waiting, delayed and failed jobs about the subject are removed.
+       queues text[] NOT NULL DEFAULT '{}',
+       -- The event being handled: its own (active) job is not removed.
+       except_event_id text,
+       -- Cache entries to drop: [{"cache": ..., "key": ...}].
+       cache_entries jsonb NOT NULL DEFAULT '[]'::jsonb,
+       run_after timestamptz NOT NULL DEFAULT now(),
+       attempts int NOT NULL DEFAULT 0,
+       last_error text,
+       created_at timestamptz NOT NULL DEFAULT now()
+     )`,
+    `CREATE INDEX erasure_work_run_after_idx ON ${s}.erasure_work (run_after)`,
+  ];
+}
+
+export function erasureSupportDown(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [`DROP TABLE ${s}.erasure_work`, `DROP INDEX ${s}.dead_letters_subject_idx`, `DROP INDEX ${s}.outbox_subject_idx`];
+}
+
+/** A payload field name as an SQL string literal; only plain identifiers are accepted. */
+export function subjectLiteral(field: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field)) throw new Error(`not a plain payload field name: ${JSON.stringify(field)}`);
+  return `'${field}'`;
+}

@@ -12,20 +12,26 @@ import { OWNING_DOMAIN_MODULE } from './processor-ownership';
 import { QueueFactory } from './queue.factory';
 import { EventRouting, type ModuleManifest } from './module-manifest';
 import { MessagingRegistry } from './messaging.registry';
+import { ErasureWork } from './erasure-work';
+import { CacheAside } from '../cache/cache-aside';
 
-/** Starts and stops a module's relay and inbox consumer with the application. */
+/** Starts and stops a module's relay, inbox consumer and erasure work with the application. */
 export class ModuleMessagingLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     readonly relay: OutboxRelay,
     readonly consumer: InboxConsumer | undefined,
+    readonly erasure: ErasureWork,
   ) {}
 
   onApplicationBootstrap(): void {
     this.consumer?.start();
     this.relay.start();
+    // At boot: finishes erasure steps a crash of any instance left undone.
+    this.erasure.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    await this.erasure.stop();
     await this.relay.stop();
     await this.consumer?.stop();
   }
@@ -57,8 +63,15 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
         new OutboxPublisher(config.databases[module].schema, module, options.manifest.events.publishes.map((e) => e.type)),
     },
     {
+      // The module's durable erasure steps outside Postgres (its `erasure_work` table).
+      provide: ErasureWork,
+      inject: [getDataSourceToken(module), QueueFactory, CacheAside, APP_CONFIG, ROOT_LOGGER],
+      useFactory: (dataSource: DataSource, queues: QueueFactory, cache: CacheAside, config: AppConfig, logger: Logger) =>
+        new ErasureWork(config.databases[module].schema, dataSource, queues, cache, logger),
+    },
+    {
       provide: ModuleMessagingLifecycle,
-      inject: [getDataSourceToken(module), QueueFactory, EventRouting, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ...handlers],
+      inject: [getDataSourceToken(module), QueueFactory, EventRouting, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ErasureWork, ...handlers],
       useFactory: (
         dataSource: DataSource,
         queues: QueueFactory,
@@ -66,6 +79,7 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
         registry: MessagingRegistry,
         config: AppConfig,
         logger: Logger,
+        erasure: ErasureWork,
         ...handlerInstances: InboxEventHandler[]
       ) => {
         checkHandlersAgainstManifest(options.manifest, handlerInstances, logger);
@@ -74,7 +88,7 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
           ? new InboxConsumer(module, handlerInstances, dataSource, queues, config, logger)
           : undefined;
         registry.register(module, relay, consumer);
-        return new ModuleMessagingLifecycle(relay, consumer);
+        return new ModuleMessagingLifecycle(relay, consumer, erasure);
       },
     },
   ];

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, CacheAside, Flags, OutboxPublisher, type AppConfig } from '@app/platform';
-import type { DataSource } from 'typeorm';
+import { APP_CONFIG, CacheAside, ErasureWork, Flags, OutboxPublisher, type AppConfig } from '@app/platform';
+import type { DataSource, EntityManager } from 'typeorm';
 import { UserEvents, type UserDeletedV1, type UserSummary, type UsersFacade } from '../contracts';
 import { UserNotFoundError } from '../domain/user.errors';
 import { UserEntity, type UserRole } from '../persistence/user.entity';
@@ -26,6 +26,7 @@ export class ProfilesService implements UsersFacade {
     private readonly outbox: OutboxPublisher,
     private readonly sessions: SessionsService,
     private readonly flags: Flags,
+    private readonly erasure: ErasureWork,
   ) {}
 
   async me(userId: string): Promise<UserEntity> {
@@ -82,34 +83,42 @@ export class ProfilesService implements UsersFacade {
       // Published events stay in the outbox for OUTBOX_RETENTION so `events:replay` can send
       // them again; users.user-registered.v1 carries the email and the name. A replay must
       // not resurrect an erased user's personal data (GDPR art. 17), nor keep it for a week
-      // after the erasure, so the user's published events go now. Unpublished ones (the
-      // session-revoked events just written, a registration the relay has not sent yet)
-      // still flow: every consumer erases what they carry when users.user-deleted.v1,
-      // written after them, arrives. The deletion event itself is kept: replaying it is
-      // what makes a consumer that lost it erase.
+      // after the erasure, so the user's published events go now, and so does a registration
+      // the relay has not sent yet: its email and name never leave this module. (A relay
+      // that is publishing it right now holds its row: this waits, then deletes it published;
+      // the consumers' tombstones then ignore it, in whatever order it reaches them.) The
+      // unpublished session-revoked events just written still flow (ids only). The deletion
+      // event itself is kept: replaying it is what makes a consumer that lost it erase.
+      // outbox_subject_idx (erasureSupportUp) finds the rows by payload->>'userId'.
       await manager.query(
         `DELETE FROM users.outbox
-          WHERE payload->>'userId' = $1 AND published_at IS NOT NULL AND event_type <> $2`,
-        [userId, UserEvents.deleted],
+          WHERE payload->>'userId' = $1 AND event_type <> $2 AND (published_at IS NOT NULL OR event_type = $3)`,
+        [userId, UserEvents.deleted, UserEvents.registered],
       );
       const payload: UserDeletedV1 = { userId, deletedAt: new Date().toISOString() };
       await this.outbox.publish(manager, [{ type: UserEvents.deleted, payload }]);
+      await this.recordCacheErasure(manager, userId);
       return ended;
     });
-    await this.dropCachedProfile(userId);
+    // At once, so the next read answers 404; the recorded work covers a Redis that failed here.
+    await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
     await Promise.all(sessionIds.map((id) => this.sessions.revokeEverywhere(id)));
   }
 
   /**
-   * After the commit, and once more a little later: a read that missed the cache just
-   * before the commit may still write the old profile back after the first deletion
-   * (cache-aside's stale fill). Its load ran under the statement timeout and its write
-   * under the Redis timeout, so the second deletion comes after any such write.
+   * The cached public profile is dropped after the commit, and once more a little later: a
+   * read that missed the cache just before the commit may still write the old profile back
+   * after the first deletion (cache-aside's stale fill). Its load ran under the statement
+   * timeout and its write under the Redis timeout, so the second deletion comes after any
+   * such write. Both are erasure work recorded in this transaction (ErasureWork): retried
+   * until Redis confirms, by any instance, across a crash. The cache is the shared Redis, so
+   * one deletion reaches every instance; no instance keeps a copy of its own.
    */
-  private async dropCachedProfile(userId: string): Promise<void> {
-    await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
+  private async recordCacheErasure(manager: EntityManager, userId: string): Promise<void> {
+    const entry = { cache: PUBLIC_PROFILE_CACHE, key: userId };
     const lateFillMs = this.config.databases.users.statementTimeoutMs + this.config.env.REDIS_REQUEST_TIMEOUT_MS;
-    setTimeout(() => void this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId), lateFillMs).unref();
+    await this.erasure.record(manager, { payloadField: 'userId', value: userId, cacheEntries: [entry] });
+    await this.erasure.record(manager, { payloadField: 'userId', value: userId, cacheEntries: [entry], delayMs: lateFillMs });
   }
 
   async promote(email: string): Promise<UserSummary> {

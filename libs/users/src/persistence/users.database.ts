@@ -2,11 +2,12 @@ import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateUsers1732406400000 } from './migrations/1732406400000-create-users';
 import { CreateSessions1732406700000 } from './migrations/1732406700000-create-sessions';
 import { KeepUsersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
+import { UsersErasureSupport1764720000000 } from './migrations/1764720000000-erasure-support';
 import { UserEntity } from './user.entity';
 
 /** The users module's tables (schema `users`) and its migration history. */
 export const usersDatabase: ModuleDatabaseDefinition = {
   module: 'users',
   entities: [UserEntity],
-  migrations: [CreateUsers1732406400000, CreateSessions1732406700000, KeepUsersPublishedOutboxEvents1764633600000],
+  migrations: [CreateUsers1732406400000, CreateSessions1732406700000, KeepUsersPublishedOutboxEvents1764633600000, UsersErasureSupport1764720000000],
 };
