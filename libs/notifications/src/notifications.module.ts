@@ -12,6 +12,7 @@ import { DeliveryProcessor } from './workers/delivery.processor';
 import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
 import { NotifyOnOrderEventHandler } from './consumers/notify-on-order-event.handlers';
 import { RetentionJob } from './workers/retention.job';
+import { PartitionMaintenance } from './workers/partition-maintenance';
 import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-registered.handler';
 import { NotificationsController } from './http/notifications.controller';
 import { NotificationsWorkers } from './workers/notifications.workers';
@@ -31,6 +32,7 @@ import { notificationsManifest } from './module.manifest';
     EmailSender,
     WebhookSender,
     RetentionJob,
+    PartitionMaintenance,
     ErasurePurge,
     NotificationsWorkers,
     ...moduleMessagingProviders({

@@ -2,11 +2,17 @@ import type { ModuleDatabaseDefinition } from '@app/platform';
 import { CreateNotifications1732406600000 } from './migrations/1732406600000-create-notifications';
 import { CreateChannelsAndPreferences1732406900000 } from './migrations/1732406900000-create-channels-and-preferences';
 import { KeepNotificationsPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
+import { PartitionNotificationsByMonth1764806400000 } from './migrations/1764806400000-partition-notifications-by-month';
 import { NotificationEntity } from './notification.entity';
 
 /** The notifications module's tables (schema `notifications`) and its migration history. */
 export const notificationsDatabase: ModuleDatabaseDefinition = {
   module: 'notifications',
   entities: [NotificationEntity],
-  migrations: [CreateNotifications1732406600000, CreateChannelsAndPreferences1732406900000, KeepNotificationsPublishedOutboxEvents1764633600000],
+  migrations: [
+    CreateNotifications1732406600000,
+    CreateChannelsAndPreferences1732406900000,
+    KeepNotificationsPublishedOutboxEvents1764633600000,
+    PartitionNotificationsByMonth1764806400000,
+  ],
 };
