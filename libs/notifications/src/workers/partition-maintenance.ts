@@ -10,7 +10,7 @@ import { notificationsSettings } from '../notifications.settings';
  * lock on the parent tables: waiting behind a long query would queue every request
  * behind it, so the step gives up instead and the next run tries again.
  */
-export const PARTITION_LOCK_TIMEOUT_MS = 5000;
+export const PARTITION_LOCK_TIMEOUT_MS = 2000;
 
 /** Partitions are named `<table>_pYYYY_MM` (migrations/1764806400000-partition-notifications-by-month.ts). */
 const MONTH_PARTITION = /^notifications_p(\d{4})_(\d{2})$/;
@@ -23,7 +23,7 @@ export interface PartitionsCreated {
 
 export interface PartitionsDropped {
   dropped: string[];
-  /** Months whose drop waited longer than PARTITION_LOCK_TIMEOUT_MS: retried at the next run. */
+  /** The expired month whose locks stayed busy longer than PARTITION_LOCK_TIMEOUT_MS: it and the later ones wait for the next run. */
   postponed: string[];
   /** Expired rows deleted from the DEFAULT partition (rows no month partition took). */
   deletedFromDefault: number;
@@ -121,13 +121,21 @@ export class PartitionMaintenance {
       if (end > cutoff) continue;
       const suffix = `${match[1]}_${match[2]}`;
       const done = await this.withLockTimeout(`dropping the partitions of ${suffix}`, async (query) => {
+        // Parents first, in the order writers take them (notification, then its deliveries),
+        // so a writer in the middle of its transaction and this step cannot deadlock.
+        await query(`LOCK TABLE ONLY notifications.notifications, notifications.deliveries IN ACCESS EXCLUSIVE MODE`);
         await query(`ALTER TABLE notifications.deliveries DETACH PARTITION notifications.deliveries_p${suffix}`);
         await query(`DROP TABLE notifications.deliveries_p${suffix}`);
         await query(`ALTER TABLE notifications.notifications DETACH PARTITION notifications.notifications_p${suffix}`);
         await query(`DROP TABLE notifications.notifications_p${suffix}`);
         return true;
       });
-      (done ? result.dropped : result.postponed).push(name);
+      if (!done) {
+        // Busy tables: one wait of PARTITION_LOCK_TIMEOUT_MS per run, not one per month.
+        result.postponed.push(name);
+        break;
+      }
+      result.dropped.push(name);
     }
     // DEFAULT holds only strays (the job warns about them): deleted row by row, in short batches.
     for (;;) {
@@ -161,7 +169,9 @@ export class PartitionMaintenance {
     await runner.connect();
     try {
       await runner.startTransaction();
-      await runner.query(`SET LOCAL lock_timeout = ${PARTITION_LOCK_TIMEOUT_MS}`);
+      // Below the statement timeout, so that busy tables read as busy, not as a failure.
+      const statementTimeoutMs = this.config.databases.notifications.statementTimeoutMs;
+      await runner.query(`SET LOCAL lock_timeout = ${Math.min(PARTITION_LOCK_TIMEOUT_MS, Math.floor(statementTimeoutMs / 2))}`);
       const value = await work((sql, params) => runner.query(sql, params));
       await runner.commitTransaction();
       return value;
