@@ -15,4 +15,7 @@ export const notificationsDatabase: ModuleDatabaseDefinition = {
     KeepNotificationsPublishedOutboxEvents1764633600000,
     PartitionNotificationsByMonth1764806400000,
   ],
+  // Every table has user_id (docs/scaling.md, "notifications"); erased_users, recipients and
+  // preferences are keyed by it alone, notifications and deliveries by (id, month) + user_id.
+  distribution: {},
 };
