@@ -3,9 +3,9 @@ import path from 'node:path';
 import { messagingTablesDistribution, type ModuleDatabaseDefinition } from '@app/platform';
 import { migrationFiles } from './support/migration-checker';
 import { checkShardReadiness, createdTables, RULES } from './support/shard-readiness';
-import { usersDatabase } from '../../libs/users/src/persistence/users.database';
-import { ordersDatabase } from '../../libs/orders/src/persistence/orders.database';
-import { notificationsDatabase } from '../../libs/notifications/src/persistence/notifications.database';
+import { usersDatabase } from '@app/users';
+import { ordersDatabase } from '@app/orders';
+import { notificationsDatabase } from '@app/notifications';
 
 /**
  * Ready to shard by user (docs/scaling.md): every table a module's migrations create has a
