@@ -264,8 +264,8 @@ describe('Security: a large erasure runs in batches under the statement timeout 
     );
     await query(
       db,
-      `INSERT INTO notifications.deliveries (id, notification_id, user_id, channel, status, enqueued_at, sent_at)
-       SELECT gen_random_uuid(), n.id, n.user_id, 'webhook', 'sent', now(), now()
+      `INSERT INTO notifications.deliveries (id, notification_id, notification_created_at, user_id, channel, status, enqueued_at, sent_at)
+       SELECT gen_random_uuid(), n.id, n.created_at, n.user_id, 'webhook', 'sent', now(), now()
          FROM notifications.notifications n WHERE n.user_id = $1`,
       [user.id],
     );

@@ -54,4 +54,38 @@ describe('Module_Role_Is_Denied_On_Other_Module_Schemas', () => {
   it('a users table is out of reach for the orders role (the brief\'s example)', async () => {
     await expect(clients.get('orders')!.query('SELECT email FROM users.users')).rejects.toThrow(/permission denied/);
   });
+
+  // Notifications are partitioned by month (docs/architecture.md, "Notification partitions"):
+  // its role keeps its partitions itself, in its own schema only.
+  describe('partitions of notifications.notifications', () => {
+    const month = '2199-01-01';
+
+    it('the notifications role creates, detaches and drops month partitions of its own tables', async () => {
+      const own = clients.get('notifications')!;
+      const { rows } = await own.query('SELECT created FROM notifications.ensure_month_partition($1::date)', [month]);
+      expect(rows).toEqual([{ created: true }]);
+      await own.query('BEGIN');
+      await own.query('ALTER TABLE notifications.deliveries DETACH PARTITION notifications.deliveries_p2199_01');
+      await own.query('DROP TABLE notifications.deliveries_p2199_01');
+      await own.query('ALTER TABLE notifications.notifications DETACH PARTITION notifications.notifications_p2199_01');
+      await own.query('DROP TABLE notifications.notifications_p2199_01');
+      await own.query('COMMIT');
+      expect((await own.query(`SELECT to_regclass('notifications.notifications_p2199_01') AS t`)).rows).toEqual([{ t: null }]);
+    });
+
+    it('it cannot put a partition of its tables in another schema', async () => {
+      await expect(
+        clients.get('notifications')!.query(`CREATE TABLE public.sneaky_p PARTITION OF notifications.notifications FOR VALUES FROM ('2198-01-01') TO ('2198-02-01')`),
+      ).rejects.toMatchObject({ code: '42501' });
+    });
+
+    it.each(DOMAIN_MODULES.filter((m) => m !== 'notifications'))('role of %s can neither add, detach nor create partitions of notifications', async (from) => {
+      const client = clients.get(from)!;
+      await expect(
+        client.query(`CREATE TABLE "${from}".sneaky_p PARTITION OF notifications.notifications FOR VALUES FROM ('2198-01-01') TO ('2198-02-01')`),
+      ).rejects.toMatchObject({ code: '42501' });
+      await expect(client.query('ALTER TABLE notifications.notifications DETACH PARTITION notifications.notifications_default')).rejects.toMatchObject({ code: '42501' });
+      await expect(client.query('SELECT notifications.ensure_month_partition($1::date)', [month])).rejects.toMatchObject({ code: '42501' });
+    });
+  });
 });

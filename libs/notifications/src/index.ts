@@ -14,4 +14,7 @@
  */
 export { NotificationsModule } from './notifications.module';
 export { notificationsDatabase } from './persistence/notifications.database';
+// The SQL of a GET /v1/notifications page, for the EXPLAIN checks of the partitioned table
+// (test/integration/notifications-partitions.spec.ts).
+export { notificationPageQuery, NotificationCursor } from './application/notifications.service';
 export * from './contracts';

@@ -43,11 +43,16 @@ export const notificationsManifest = {
     NOTIFICATIONS_BREAKER_COOLDOWN_MS: Int(30000, 10, 3_600_000),
     /** Interval of the comment lines that keep idle event streams (SSE) open through proxies. */
     NOTIFICATIONS_SSE_HEARTBEAT_MS: Int(15000, 10, 300000),
-    /** Read notifications older than this are deleted by the retention job. */
+    /**
+     * Notifications (read or not) older than this go: the retention job drops each month's
+     * partition once the whole month is older (docs/architecture.md, "Notification partitions").
+     */
     NOTIFICATIONS_RETENTION_DAYS: Int(90, 1, 36500),
     NOTIFICATIONS_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
-    /** Rows per DELETE statement of the retention job (short transactions, short locks). */
+    /** Rows per DELETE statement when the retention job clears expired rows out of the DEFAULT partition. */
     NOTIFICATIONS_RETENTION_BATCH_SIZE: Int(1000, 1, 100000),
+    /** Months of partitions kept ready beyond the current one (created at boot and by the retention job). */
+    NOTIFICATIONS_PARTITIONS_AHEAD: Int(3, 1, 60),
   }),
   flags: {
     [NOTIFICATIONS_FLAGS.emailDelivery]: { default: true, description: 'email delivery (off: the queue pauses; nothing is lost, it all goes out when back on)' },

@@ -13,6 +13,7 @@ import { DeliverySwitches } from './workers/delivery-switches';
 import { EraseOnUserDeletedHandler } from './consumers/erase-on-user-deleted.handler';
 import { NotifyOnOrderEventHandler } from './consumers/notify-on-order-event.handlers';
 import { RetentionJob } from './workers/retention.job';
+import { PartitionMaintenance } from './workers/partition-maintenance';
 import { WelcomeOnUserRegisteredHandler } from './consumers/welcome-on-user-registered.handler';
 import { NotificationsController } from './http/notifications.controller';
 import { NotificationsWorkers } from './workers/notifications.workers';
@@ -32,6 +33,7 @@ import { notificationsManifest } from './module.manifest';
     EmailSender,
     WebhookSender,
     RetentionJob,
+    PartitionMaintenance,
     ErasurePurge,
     NotificationsWorkers,
     DeliverySwitches,

@@ -23,3 +23,5 @@ export function migrationFiles(root?: string): { module: string; file: string }[
 export function checkMigrationSource(source: string, options: CheckOptions): MigrationFinding[];
 export function checkMigrationFile(fullPath: string, options: Omit<CheckOptions, 'file'> & { file?: string }): MigrationFinding[];
 export function checkRepository(root?: string): { files: string[]; findings: MigrationFinding[] };
+/** The string and template literals of a source file (`${...}` parts read as a space), with the line each starts on. */
+export function literals(source: string, file: string): { text: string; line: number; whole: boolean }[];

@@ -130,4 +130,4 @@ function checkRepository(root = ROOT) {
   return { files: files.map((f) => f.file), findings };
 }
 
-module.exports = { RULES, knownModules, migrationFiles, checkMigrationSource, checkMigrationFile, checkRepository };
+module.exports = { RULES, knownModules, migrationFiles, checkMigrationSource, checkMigrationFile, checkRepository, literals };

@@ -56,32 +56,47 @@ export const NotificationCursor = {
   },
 };
 
+/**
+ * The SQL of one page of GET /v1/notifications (exported so a test can EXPLAIN the very
+ * query: index scans per partition, pruning by the cursor; docs/architecture.md,
+ * "Notification partitions"). Fetches one row more than `limit` to know if a next page exists.
+ */
+export function notificationPageQuery(
+  userId: string,
+  options: { unread?: boolean; limit: number; cursor?: string },
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [userId, options.limit + 1];
+  let where = 'n.user_id = $1';
+  if (options.unread) where += ' AND n.read_at IS NULL';
+  if (options.cursor) {
+    const after = NotificationCursor.decode(options.cursor);
+    params.push(after.position, after.id);
+    // The plain `created_at <=` repeats what the row comparison implies: the planner prunes
+    // partitions with it (it does not with row comparisons), so later pages skip newer months.
+    where += ' AND n.created_at <= $3::timestamptz AND (n.created_at, n.id) < ($3::timestamptz, $4::uuid)';
+  }
+  return {
+    sql: `SELECT ${COLUMNS}, coalesce(d.deliveries, '[]'::json) AS deliveries
+         FROM notifications.notifications n
+         LEFT JOIN LATERAL (
+           SELECT json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts) ORDER BY channel) AS deliveries
+             FROM notifications.deliveries WHERE notification_id = n.id AND notification_created_at = n.created_at
+         ) d ON true
+        WHERE ${where}
+        ORDER BY n.created_at DESC, n.id DESC
+        LIMIT $2`,
+    params,
+  };
+}
+
 /** The caller's notifications: pages, read state, and the replay for live streams. */
 @Injectable()
 export class NotificationsService {
   constructor(@InjectDataSource('notifications') private readonly dataSource: DataSource) {}
 
   async list(userId: string, options: { unread?: boolean; limit: number; cursor?: string }): Promise<NotificationPage> {
-    const params: unknown[] = [userId, options.limit + 1];
-    let where = 'n.user_id = $1';
-    if (options.unread) where += ' AND n.read_at IS NULL';
-    if (options.cursor) {
-      const after = NotificationCursor.decode(options.cursor);
-      params.push(after.position, after.id);
-      where += ' AND (n.created_at, n.id) < ($3::timestamptz, $4::uuid)';
-    }
-    const rows = await this.dataSource.query<NotificationRow[]>(
-      `SELECT ${COLUMNS}, coalesce(d.deliveries, '[]'::json) AS deliveries
-         FROM notifications.notifications n
-         LEFT JOIN LATERAL (
-           SELECT json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts) ORDER BY channel) AS deliveries
-             FROM notifications.deliveries WHERE notification_id = n.id
-         ) d ON true
-        WHERE ${where}
-        ORDER BY n.created_at DESC, n.id DESC
-        LIMIT $2`,
-      params,
-    );
+    const { sql, params } = notificationPageQuery(userId, options);
+    const rows = await this.dataSource.query<NotificationRow[]>(sql, params);
     const page = rows.slice(0, options.limit);
     const last = page[page.length - 1];
     return {

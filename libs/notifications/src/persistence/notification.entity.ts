@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
 
+/** Partitioned by month of created_at (migrations/1764806400000-partition-notifications-by-month.ts). */
 @Entity({ name: 'notifications', schema: 'notifications' })
 export class NotificationEntity {
   @PrimaryColumn('uuid')
@@ -29,6 +30,7 @@ export class NotificationEntity {
   @Column('timestamptz', { name: 'read_at', nullable: true })
   readAt!: Date | null;
 
-  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  /** Part of the primary key: the table is partitioned by month of created_at. */
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', primary: true })
   createdAt!: Date;
 }

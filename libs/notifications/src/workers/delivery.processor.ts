@@ -115,7 +115,7 @@ export class DeliveryProcessor {
               r.email AS recipient_email, r.name AS recipient_name,
               p.email_enabled, p.webhook_url, p.webhook_secret
          FROM notifications.deliveries d
-         JOIN notifications.notifications n ON n.id = d.notification_id
+         JOIN notifications.notifications n ON n.id = d.notification_id AND n.created_at = d.notification_created_at
          LEFT JOIN notifications.recipients r ON r.user_id = d.user_id
          LEFT JOIN notifications.preferences p ON p.user_id = d.user_id
         WHERE d.id = $1`,

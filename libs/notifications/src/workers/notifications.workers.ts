@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { DeliveryDispatcher } from '../application/delivery-dispatcher';
 import { DeliveryProcessor } from './delivery.processor';
 import { RetentionJob } from './retention.job';
+import { PartitionMaintenance } from './partition-maintenance';
 import { NOTIFICATIONS_QUEUES, type DeliveryJob } from '../notifications.queues';
 import { notificationsSettings } from '../notifications.settings';
 
@@ -20,6 +21,7 @@ const RETENTION_JOB = 'purge-read-notifications';
 export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly started: Queue[] = [];
   private scheduling?: Promise<void>;
+  private partitionsAhead?: Promise<void>;
 
   constructor(
     private readonly queues: QueueFactory,
@@ -27,6 +29,7 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
     private readonly dispatcher: DeliveryDispatcher,
     private readonly deliveries: DeliveryProcessor,
     private readonly retention: RetentionJob,
+    private readonly partitions: PartitionMaintenance,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
   ) {}
@@ -43,6 +46,11 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
     const retention = this.queues.get(NOTIFICATIONS_QUEUES.retention);
     this.consume(retention, 1, () => this.retention.run(), RETENTION_JOB);
     this.scheduling = this.scheduleRetention(retention);
+    // Partitions ahead at boot too, so months exist even while Redis (and so the job) is down.
+    this.partitionsAhead = this.partitions
+      .createAhead()
+      .then(() => undefined)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'notification partitions not created at boot; the retention job retries'));
     this.dispatcher.start();
   }
 
@@ -51,6 +59,7 @@ export class NotificationsWorkers implements OnModuleInit, OnApplicationBootstra
     await this.dispatcher.stop();
     // A close while the schedule's commands are in flight fails them with "Connection is closed".
     await this.scheduling;
+    await this.partitionsAhead;
     await Promise.allSettled(this.started.map((queue) => withTimeout(queue.close(), 10_000, `closing ${queue.name}`)));
   }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { APP_CONFIG, ROOT_LOGGER, type AppConfig } from '@app/platform';
@@ -6,24 +5,27 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { ErasurePurge } from '../application/erasure-purge';
 import { notificationsSettings } from '../notifications.settings';
-
-/** A run stops after this long; the next repeat continues where it left off. */
-const MAX_RUN_MS = 60_000;
+import { PartitionMaintenance } from './partition-maintenance';
 
 export interface RetentionResult {
-  deleted: number;
-  batches: number;
+  /** Months (notifications and deliveries) created ahead, or for rows found in DEFAULT. */
+  partitionsCreated: string[];
+  movedFromDefault: number;
+  /** Whole months older than NOTIFICATIONS_RETENTION_DAYS, detached and dropped. */
+  partitionsDropped: string[];
+  /** Months whose locks were busy: dropped at a later run. */
+  partitionsPostponed: string[];
+  deletedFromDefault: number;
   tombstonesDeleted: number;
 }
 
 /**
- * Deletes read notifications older than NOTIFICATIONS_RETENTION_DAYS (their deliveries go
- * with them), in batches of NOTIFICATIONS_RETENTION_BATCH_SIZE rows. Each batch is its own
- * short statement and transaction over rows picked with `FOR UPDATE SKIP LOCKED`, so the
- * job never holds locks for long and never waits on a row a request is updating. Run as a
- * repeatable job on `notifications.retention`: one instance per interval, whichever
- * takes it. Each run also finishes erasures that are still under way (ErasurePurge.sweep);
- * erasure tombstones older than the same period go then.
+ * Notification retention, a repeatable job on `notifications.retention` (one instance per
+ * interval, whichever takes it): keeps the monthly partitions ahead, detaches and drops the
+ * months older than NOTIFICATIONS_RETENTION_DAYS (read or unread: a notification lives
+ * between that and one month more) instead of deleting rows (docs/architecture.md,
+ * "Notification partitions"). Each run also finishes erasures that are still under way
+ * (ErasurePurge.sweep); erasure tombstones older than the same period go then.
  */
 @Injectable()
 export class RetentionJob {
@@ -32,33 +34,14 @@ export class RetentionJob {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
     private readonly erasure: ErasurePurge,
+    private readonly partitions: PartitionMaintenance,
   ) {}
 
   async run(): Promise<RetentionResult> {
     const days = notificationsSettings(this.config).NOTIFICATIONS_RETENTION_DAYS;
-    const batchSize = notificationsSettings(this.config).NOTIFICATIONS_RETENTION_BATCH_SIZE;
-    const started = Date.now();
-    let deleted = 0;
-    let batches = 0;
-    for (;;) {
-      const [{ count }] = await this.dataSource.query<{ count: number }[]>(
-        `WITH doomed AS (
-           SELECT id FROM notifications.notifications
-            WHERE read_at IS NOT NULL AND created_at < now() - make_interval(days => $1)
-            LIMIT $2
-              FOR UPDATE SKIP LOCKED
-         ), gone AS (
-           DELETE FROM notifications.notifications n USING doomed WHERE n.id = doomed.id RETURNING 1
-         )
-         SELECT count(*)::int AS count FROM gone`,
-        [days, batchSize],
-      );
-      batches += 1;
-      deleted += count;
-      if (count < batchSize || Date.now() - started > MAX_RUN_MS) break;
-      // Let replicas, vacuum and other writers breathe between batches.
-      await sleep(5);
-    }
+    // Ahead first: a month that is missing now would send rows to DEFAULT.
+    const created = await this.partitions.createAhead();
+    const dropped = await this.partitions.dropExpired();
     // Before tombstones expire: finish erasures a crash interrupted, and remove what a handler
     // that raced an erasure wrote after it (application/erasure-purge.ts).
     const erasedUsersPurged = await this.erasure.sweep();
@@ -68,8 +51,13 @@ export class RetentionJob {
        SELECT count(*)::int AS count FROM gone`,
       [days],
     );
-    const result = { deleted, batches, tombstonesDeleted };
-    if (deleted > 0 || tombstonesDeleted > 0) this.logger.info({ ...result, retentionDays: days }, 'notification retention ran');
-    return result;
+    return {
+      partitionsCreated: created.created,
+      movedFromDefault: created.movedFromDefault,
+      partitionsDropped: dropped.dropped,
+      partitionsPostponed: dropped.postponed,
+      deletedFromDefault: dropped.deletedFromDefault,
+      tombstonesDeleted,
+    };
   }
 }

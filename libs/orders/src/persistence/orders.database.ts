@@ -20,4 +20,13 @@ export const ordersDatabase: ModuleDatabaseDefinition = {
     OrdersErasureSupport1764720000000,
     ProductVersionsAndIdempotencyFencing1764807000000,
   ],
+  // docs/scaling.md, "orders".
+  distribution: {
+    reference: {
+      products: 'the catalogue: small, read by every order, shared by all users; the stock UPDATE then runs on every node (2PC), the price of a global stock count',
+    },
+    colocateBeforeSharding: {
+      order_lines: 'reached through orders (order_id); gets user_id from its order, and its key becomes (user_id, order_id, line_no)',
+    },
+  },
 };

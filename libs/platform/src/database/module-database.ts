@@ -16,6 +16,24 @@ export interface ModuleDatabaseDefinition {
   /** TypeORM subscribers of the module's connection (the platform's after-commit hook is always there). */
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   subscribers?: MixedList<Function | string>;
+  /**
+   * How the module's tables would be spread over a sharded Postgres (Citus), see
+   * docs/scaling.md. By default every table of a module is distributed by its `user_id`
+   * column; the ones that are not say so here, with the reason (test/architecture/shard-readiness.spec.ts).
+   */
+  distribution?: TableDistribution;
+}
+
+/** Tables of a module that are not distributed by a `user_id` column, each with the reason. */
+export interface TableDistribution {
+  /** Distributed by another column that holds the user's id (e.g. users.users by `id`): table → column and reason. */
+  distributedBy?: Record<string, { column: string; reason: string }>;
+  /** Small, read-mostly tables copied to every node (Citus reference tables). */
+  reference?: Record<string, string>;
+  /** Tables that stay on the coordinator (Citus local tables). */
+  local?: Record<string, string>;
+  /** Children of a distributed table that must get its user_id before sharding (a listed step in docs/scaling.md). */
+  colocateBeforeSharding?: Record<string, string>;
 }
 
 /** TypeORM connection name of a module; also the schema name. */

@@ -1,3 +1,17 @@
+import type { TableDistribution } from './module-database';
+
+/**
+ * How every module's messaging tables would be placed on a sharded Postgres (Citus), see
+ * docs/scaling.md, "Messaging tables": they have no user_id and stay on the coordinator.
+ */
+export const messagingTablesDistribution: TableDistribution = {
+  local: {
+    outbox: 'written in the same transaction as the user rows it describes; the relay claims rows across all users in seq order with FOR UPDATE SKIP LOCKED, which Citus runs only on one node',
+    inbox: 'keyed by event_id, written in the consumer transaction; events are not per user (one event may notify several users)',
+    dead_letters: 'keyed by event_id, written and replayed by operators, a handful of rows',
+  },
+};
+
 /**
  * DDL for the messaging tables every module owns in its own schema. Each module's first
  * migration calls these, so the tables live and migrate with the module that owns them.

@@ -10,4 +10,11 @@ export const usersDatabase: ModuleDatabaseDefinition = {
   module: 'users',
   entities: [UserEntity],
   migrations: [CreateUsers1732406400000, CreateSessions1732406700000, KeepUsersPublishedOutboxEvents1764633600000, UsersErasureSupport1764720000000],
+  // docs/scaling.md, "users".
+  distribution: {
+    distributedBy: { users: { column: 'id', reason: 'a user row is its own shard key: id is the user_id of every other table' } },
+    colocateBeforeSharding: {
+      refresh_tokens: 'reached through sessions (session_id); gets user_id from its session so that the rotation stays on one shard',
+    },
+  },
 };
