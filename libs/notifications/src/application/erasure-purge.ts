@@ -44,11 +44,15 @@ export class ErasurePurge {
     await db.query('DELETE FROM notifications.preferences WHERE user_id = $1', [userId]);
     await db.query('DELETE FROM notifications.recipients WHERE user_id = $1', [userId]);
     const [{ count }] = await db.query<{ count: number }[]>(
-      `WITH doomed AS (
-         SELECT id FROM notifications.notifications WHERE user_id = $1 LIMIT $2
-            FOR UPDATE SKIP LOCKED
-       ), gone AS (
-         DELETE FROM notifications.notifications n USING doomed WHERE n.id = doomed.id RETURNING 1
+      // The oldest `limit` rows by (user_id, created_at), deleted as one index range per
+      // month: joining the batch back by id makes the planner hash-join every partition of
+      // the table on each batch. Ties at the boundary go in the same batch (a few more rows).
+      `WITH gone AS (
+         DELETE FROM notifications.notifications
+          WHERE user_id = $1
+            AND created_at <= (SELECT max(created_at) FROM (
+                  SELECT created_at FROM notifications.notifications WHERE user_id = $1 ORDER BY created_at LIMIT $2) AS batch)
+         RETURNING 1
        )
        SELECT count(*)::int AS count FROM gone`,
       [userId, limit],

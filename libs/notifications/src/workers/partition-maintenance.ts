@@ -77,9 +77,15 @@ export class PartitionMaintenance {
     const result: PartitionsCreated = { created: [], movedFromDefault: 0 };
     for (const month of months) {
       // One month per transaction: a lock timeout costs one month, retried at the next run.
-      const outcome = await this.withLockTimeout(`creating the partitions of ${monthName(month)}`, (query) =>
-        query<{ created: boolean; moved: string }>('SELECT created, moved FROM notifications.ensure_month_partition($1::date)', [month]),
-      );
+      const outcome = await this.withLockTimeout(`creating the partitions of ${monthName(month)}`, async (query) => {
+        const [{ present }] = await query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [`notifications.notifications_p${monthName(month)}`]);
+        if (present) return [{ created: false, moved: '0' }];
+        // Parents first, in the order writers take them, as for the drops below: creating a
+        // month touches both parents (ATTACH, the deliveries' foreign key) and a new table a
+        // writer's INSERT must read; locked piecemeal, a writer and this step deadlock.
+        await query(`LOCK TABLE ONLY notifications.notifications, notifications.deliveries IN SHARE ROW EXCLUSIVE MODE`);
+        return query<{ created: boolean; moved: string }>('SELECT created, moved FROM notifications.ensure_month_partition($1::date)', [month]);
+      });
       if (!outcome?.[0]?.created) continue;
       result.created.push(`notifications_p${monthName(month)}`);
       result.movedFromDefault += Number(outcome[0].moved);
