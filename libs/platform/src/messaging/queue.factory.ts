@@ -115,16 +115,22 @@ export class QueueFactory implements OnApplicationShutdown {
   }
 
   /**
-   * Resolves once REDIS_WAIT_REPLICAS replicas hold every job this process added so far
-   * (Redis WAIT on the connection that wrote them, on a cluster the queues' master); else
-   * rejects, so the caller does not mark its rows published and hands them over again. A
-   * master that dies before replicating would otherwise take the jobs with it.
+   * Resolves once the queues' master has passed every job this process added so far to
+   * REDIS_WAIT_REPLICAS replicas, or to all it has if fewer are attached (Redis WAIT on the
+   * connection that wrote them); else rejects, so the caller does not mark its rows
+   * published and hands them over again. A master that dies before replicating would
+   * otherwise take the jobs with it, and its replica, promoted, would never have seen them.
+   * A master with no replica left (just promoted) is not waited for: nothing could take
+   * over from it, and waiting would stop every event until a replica is re-attached.
    */
   async replicated(timeoutMs: number): Promise<void> {
-    const replicas = this.config.env.REDIS_WAIT_REPLICAS;
-    if (replicas === 0 || !this.client) return;
+    if (this.config.env.REDIS_WAIT_REPLICAS === 0 || !this.client) return;
     const master = connectionForKey(this.client, `${this.bullPrefix()}:wait`);
     if (!master) throw new Error('no master known for the queues\' slot (failover in progress)');
+    const role = (await withTimeout(master.role(), timeoutMs, 'reading the Redis role')) as [string, number, unknown[]?];
+    if (role[0] !== 'master') throw new Error(`the queues' node is a ${role[0]} now (failover in progress)`);
+    const replicas = Math.min(this.config.env.REDIS_WAIT_REPLICAS, role[2]?.length ?? 0);
+    if (replicas === 0) return;
     const acked = await withTimeout(master.wait(replicas, timeoutMs), timeoutMs + 500, 'waiting for Redis replicas');
     if (acked < replicas) throw new Error(`enqueued jobs reached ${acked} of ${replicas} Redis replicas within ${timeoutMs} ms`);
   }
