@@ -18,6 +18,8 @@ describe('Redis Cluster: journey, limits, logout across instances, master failov
   let a: RunningApi;
   let b: RunningApi;
   let admin: string;
+  /** The master the failover test killed: the next test brings it back as a replica. */
+  let killed: number | undefined;
   const prefix = `cl${randomUUID().slice(0, 8)}`;
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -143,6 +145,7 @@ describe('Redis Cluster: journey, limits, logout across instances, master failov
     await eventually(async () => orders.length >= 6, 10_000, 20);
     const beforeKill = orders.length;
     await cluster.kill(queueMaster);
+    killed = queueMaster;
     const promoted = await cluster.awaitFailover(queueMaster);
     expect(promoted).not.toBe(queueMaster);
     // Keep placing orders on the new topology for a moment.
@@ -176,5 +179,58 @@ describe('Redis Cluster: journey, limits, logout across instances, master failov
     // And the cluster still serves the rest: a fresh sign-up gets its welcome.
     const late = await request(b.url).post('/v1/users').send({ email: uniqueEmail('after-failover'), password: 'correct horse battery', name: 'Late' }).expect(201);
     await eventually(async () => (await query(db, `SELECT 1 FROM notifications.notifications WHERE user_id = $1 AND kind = 'welcome'`, [late.body.id])).length === 1, 20_000, 100);
+  }, 90_000);
+
+  it('keeps events in the outbox until a replica holds their jobs, so a master lost before replicating loses none', async () => {
+    // The killed node rejoins as the replica of the master now holding the queues.
+    const queueSlot = clusterKeySlot(`${a.app.get(QueueFactory).bullPrefix()}:wait`);
+    await cluster.restart(killed!);
+    const queueMaster = await cluster.masterOfSlot(queueSlot);
+    await cluster.awaitReplicas(queueMaster, 1);
+    const topology = await cluster.topology();
+    const replica = topology.find((n) => n.masterId === topology.find((m) => m.port === queueMaster)!.id)!.port;
+
+    // Producers only: nothing consumes the notifications queue, so jobs wait in Redis.
+    await Promise.allSettled([a.close(), b.close()]);
+    const env = { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_WAIT_REPLICAS: '1', RATE_LIMIT_PER_MINUTE: '100000' };
+    const producer = await startApi(db, { redisPrefix: prefix, env: { ...env, MODULES_ENABLED: 'users,orders' } });
+    let consumer: RunningApi | undefined;
+    try {
+      const buyer = await signUpAndLogin(producer.url, 'Unreplicated');
+      const sku = `SKU-${randomUUID().slice(0, 8)}`;
+      const productId = (await request(producer.url).post('/v1/products').set(as(admin)).send({ sku, name: sku, priceCents: 500, currency: 'EUR', stock: 10 }).expect(201)).body.id as string;
+      // The welcome's job reached the replica: the relay marked the row.
+      await eventually(async () => (await query(db, 'SELECT 1 FROM users.outbox WHERE published_at IS NULL')).length === 0, 15_000, 100);
+
+      // The replica stalls: the master still takes the jobs but cannot pass them on.
+      cluster.pause(replica);
+      const orders: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        orders.push((await request(producer.url).post('/v1/orders').set(as(buyer.accessToken)).send({ items: [{ productId, quantity: 1 }] }).expect(201)).body.id as string);
+      }
+      // Past the relay's WAIT (2.5 s) and its retries: the rows are still not marked
+      // (without the WAIT they would be within a poll interval, and lost below).
+      await new Promise((r) => setTimeout(r, 4000));
+      const unpublished = async () =>
+        (await query<{ id: string }>(db, `SELECT id FROM orders.outbox WHERE published_at IS NULL AND payload->>'orderId' = ANY($1)`, [orders])).map((r) => r.id);
+      expect(await unpublished()).toHaveLength(3);
+
+      // The master dies with the only copy of those jobs; the stalled replica takes over.
+      await cluster.kill(queueMaster);
+      cluster.resume(replica);
+      expect(await cluster.awaitFailover(queueMaster)).toBe(replica);
+      await eventually(async () => (await unpublished()).length === 0, 20_000, 250);
+
+      consumer = await startApi(db, { redisPrefix: prefix, env: { ...env, MODULES_ENABLED: 'notifications' } });
+      const events = (await query<{ id: string }>(db, `SELECT id FROM orders.outbox WHERE payload->>'orderId' = ANY($1)`, [orders])).map((r) => r.id);
+      expect(events).toHaveLength(3);
+      await eventually(async () => {
+        const perEvent = await notificationsPerEvent('orders', 'orders.order-placed.v1');
+        return events.every((id) => perEvent.get(id) === 1);
+      }, 30_000, 250);
+      await eventually(async () => (await query(db, `SELECT 1 FROM notifications.notifications WHERE user_id = $1 AND kind = 'welcome'`, [buyer.id])).length === 1, 20_000, 100);
+    } finally {
+      await Promise.allSettled([producer.close(), consumer?.close()]);
+    }
   }, 90_000);
 });

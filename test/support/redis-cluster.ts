@@ -115,6 +115,30 @@ export class ThrowawayRedisCluster {
     this.children.delete(port);
   }
 
+  /** SIGSTOP / SIGCONT: a node that holds its connections but answers nothing (a stall). */
+  pause(port: number): void {
+    this.children.get(port)?.kill('SIGSTOP');
+  }
+
+  resume(port: number): void {
+    this.children.get(port)?.kill('SIGCONT');
+  }
+
+  /** Starts a killed node again on its own nodes.conf: it rejoins, as a replica if it was failed over. */
+  async restart(port: number): Promise<void> {
+    if (this.children.has(port)) throw new Error(`node ${port} still runs`);
+    this.spawnNode(port);
+    await waitForPort(port, 5000);
+  }
+
+  /** Resolves once the master on `port` has `count` replicas online. */
+  async awaitReplicas(port: number, count: number, timeoutMs = 20_000): Promise<void> {
+    await this.waitUntil(async () => {
+      const role = (await this.command(port, 'role')) as unknown as [string, number, [string, string, string][]];
+      return role[0] === 'master' && role[2].length >= count && (await this.command(port, 'info', 'replication')).split('\n').filter((l) => /^slave\d+:.*state=online/.test(l)).length >= count;
+    }, timeoutMs, `${count} replica(s) online for ${port}`);
+  }
+
   /**
    * Waits for the replica of the killed master `port` to be promoted; if the cluster has
    * not done it within `automaticMs`, forces it (`CLUSTER FAILOVER TAKEOVER` on the
