@@ -230,6 +230,7 @@ describe('Redis Cluster: journey, limits, logout across instances, master failov
       }, 30_000, 250);
       await eventually(async () => (await query(db, `SELECT 1 FROM notifications.notifications WHERE user_id = $1 AND kind = 'welcome'`, [buyer.id])).length === 1, 20_000, 100);
     } finally {
+      cluster.resume(replica);
       await Promise.allSettled([producer.close(), consumer?.close()]);
     }
   }, 90_000);

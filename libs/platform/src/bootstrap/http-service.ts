@@ -72,7 +72,7 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
   const logger = createRootLogger(config.env.LOG_LEVEL, { service: definition.name });
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   logger.info(
-    { postgres: describeUrl(config.env.DATABASE_URL), redis: describeUrl(config.env.REDIS_URL), modules: [...config.enabledModules] },
+    { postgres: describeUrl(config.env.DATABASE_URL), redis: config.env.REDIS_CLUSTER_NODES ? `cluster ${config.env.REDIS_CLUSTER_NODES}` : describeUrl(config.env.REDIS_URL), modules: [...config.enabledModules] },
     'using these servers',
   );
   if (config.env.DB_BOOTSTRAP_ON_START) await bootstrapDatabases(config, definition.databases(config), logger);

@@ -2,7 +2,7 @@ import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type O
 import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
-import { createRedisClient, failFastRedisOptions } from './redis-connection';
+import { createRedisClient, failFastRedisOptions, withTimeout } from './redis-connection';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
@@ -34,7 +34,9 @@ class RedisLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     });
   }
   async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    // QUIT waits for every node's answer; a stalled node (a cluster member) must not hold
+    // the shutdown, so it is bounded like every other Redis call.
+    await withTimeout(this.redis.quit(), 2000, 'closing Redis').catch(() => this.redis.disconnect());
   }
 }
 
