@@ -74,7 +74,7 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
   logger.info(
     {
       postgres: definition.databases(config).map(({ module }) => describeUrl(config.databases[module].url)),
-      redis: describeUrl(config.env.REDIS_URL),
+      redis: config.env.REDIS_CLUSTER_NODES ? `cluster ${config.env.REDIS_CLUSTER_NODES}` : describeUrl(config.env.REDIS_URL),
       modules: [...config.enabledModules],
     },
     'using these servers',

@@ -50,8 +50,22 @@ export const EnvSchema = Type.Object({
   /** statement_timeout of the bootstrap's migration connections; 0: none (a migration may take long). */
   DB_MIGRATION_STATEMENT_TIMEOUT_MS: Int(0, 0, 86_400_000),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
-  /** Every Redis key (queues, caches) starts with this, so runs and tenants never collide. */
-  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_:.-]{1,64}$', default: 'mm' }),
+  /**
+   * Every Redis key (queues, caches) starts with this, so runs and tenants never collide.
+   * May hold one `{…}` hash tag (README "Running on a Redis Cluster"): on a cluster every
+   * key then lands in that tag's slot; without one, each key is placed by its own name.
+   */
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^(?=.{1,64}$)[A-Za-z0-9_:.-]*(\\{[A-Za-z0-9_:.-]+\\})?[A-Za-z0-9_:.-]*$', default: 'mm' }),
+  /**
+   * `host:port,host:port,…` of some nodes of a Redis Cluster (the rest are discovered):
+   * set, it replaces REDIS_URL for every connection (docs/architecture.md "Redis keys and slots").
+   */
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+:[0-9]{1,5}(,[A-Za-z0-9._-]+:[0-9]{1,5})*$' })),
+  /**
+   * Replicas that must hold an enqueued job before the relay marks its outbox rows
+   * published (Redis WAIT): 1 on a cluster with replicas, so a failover loses no event.
+   */
+  REDIS_WAIT_REPLICAS: Int(0, 0, 5),
   /** Comma-separated module names; unset: every module whose manifest the app passes. */
   MODULES_ENABLED: Type.Optional(Type.String()),
   OUTBOX_POLL_INTERVAL_MS: Int(1000, 10, 600000),

@@ -45,7 +45,8 @@ export async function claimEnqueueMark<Row>(dataSource: DataSource, queues: Queu
     // rows made it a new row version plus index entries, ~9 µs of Postgres CPU per event.)
     await Promise.all([
       withTimeout(
-        Promise.all([...step.jobs(rows)].map(([queue, jobs]) => queues.get(queue).addBulk(jobs))),
+        // Then, if configured, until replicas hold them (a failover must not lose them).
+        Promise.all([...step.jobs(rows)].map(([queue, jobs]) => queues.get(queue).addBulk(jobs))).then(() => queues.replicated(Math.floor(step.timeoutMs / 2))),
         step.timeoutMs,
         step.what,
       ),

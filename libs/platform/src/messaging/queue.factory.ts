@@ -3,7 +3,7 @@ import Bull from 'bull';
 import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
-import { blockingRedisOptions, createRedis, failFastRedisOptions, withTimeout } from '../redis/redis-connection';
+import { blockingRedisOptions, connectionForKey, createRedisClient, failFastRedisOptions, isRedisCluster, withTimeout } from '../redis/redis-connection';
 
 export const JITTERED_BACKOFF = 'exponential-jitter';
 
@@ -58,22 +58,34 @@ export class QueueFactory implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
+  /**
+   * Bull's key prefix. On a cluster every key of a queue must share one slot (Bull's
+   * scripts touch several), so the prefix carries a hash tag: the one REDIS_KEY_PREFIX
+   * already has, else `{<prefix>:bull}`. All queues of a deployment then live on one
+   * master (docs/architecture.md "Redis keys and slots").
+   */
+  bullPrefix(): string {
+    const prefix = this.config.env.REDIS_KEY_PREFIX;
+    if (!isRedisCluster(this.config.env) || prefix.includes('{')) return `${prefix}:bull`;
+    return `{${prefix}:bull}`;
+  }
+
   queueOptions(): Bull.QueueOptions {
-    const url = this.config.env.REDIS_URL;
+    const target = this.config.env;
     return {
-      prefix: `${this.config.env.REDIS_KEY_PREFIX}:bull`,
+      prefix: this.bullPrefix(),
       createClient: (type) => {
         if (type === 'client') {
           // Commands wait through one reconnect attempt at most, then reject: a producer
           // (the outbox relay) learns quickly that Redis is down and backs off.
-          this.client ??= this.quiet(createRedis(url, { ...failFastRedisOptions(), enableOfflineQueue: true, enableAutoPipelining: false }));
+          this.client ??= this.quiet(createRedisClient(target, { ...failFastRedisOptions(), enableOfflineQueue: true, enableAutoPipelining: false }));
           return this.client;
         }
         if (type === 'subscriber') {
-          this.subscriber ??= this.quiet(createRedis(url, blockingRedisOptions()));
+          this.subscriber ??= this.quiet(createRedisClient(target, blockingRedisOptions()));
           return this.subscriber;
         }
-        const connection = this.quiet(createRedis(url, blockingRedisOptions()));
+        const connection = this.quiet(createRedisClient(target, blockingRedisOptions()));
         this.blocking.push(connection);
         return connection;
       },
@@ -100,6 +112,27 @@ export class QueueFactory implements OnApplicationShutdown {
       this.queues.set(name, queue);
     }
     return queue;
+  }
+
+  /**
+   * Resolves once the queues' master has passed every job this process added so far to
+   * REDIS_WAIT_REPLICAS replicas, or to all it has if fewer are attached (Redis WAIT on the
+   * connection that wrote them); else rejects, so the caller does not mark its rows
+   * published and hands them over again. A master that dies before replicating would
+   * otherwise take the jobs with it, and its replica, promoted, would never have seen them.
+   * A master with no replica left (just promoted) is not waited for: nothing could take
+   * over from it, and waiting would stop every event until a replica is re-attached.
+   */
+  async replicated(timeoutMs: number): Promise<void> {
+    if (this.config.env.REDIS_WAIT_REPLICAS === 0 || !this.client) return;
+    const master = connectionForKey(this.client, `${this.bullPrefix()}:wait`);
+    if (!master) throw new Error('no master known for the queues\' slot (failover in progress)');
+    const role = (await withTimeout(master.role(), timeoutMs, 'reading the Redis role')) as [string, number, unknown[]?];
+    if (role[0] !== 'master') throw new Error(`the queues' node is a ${role[0]} now (failover in progress)`);
+    const replicas = Math.min(this.config.env.REDIS_WAIT_REPLICAS, role[2]?.length ?? 0);
+    if (replicas === 0) return;
+    const acked = await withTimeout(master.wait(replicas, timeoutMs), timeoutMs + 500, 'waiting for Redis replicas');
+    if (acked < replicas) throw new Error(`enqueued jobs reached ${acked} of ${replicas} Redis replicas within ${timeoutMs} ms`);
   }
 
   async onApplicationShutdown(): Promise<void> {

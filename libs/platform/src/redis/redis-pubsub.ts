@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
 import { REDIS_CLIENT } from './redis.module';
-import { blockingRedisOptions, createRedis, withTimeout } from './redis-connection';
+import { blockingRedisOptions, createRedisClient, withTimeout } from './redis-connection';
 
 export type PubSubListener = (message: string) => void;
 
@@ -81,7 +81,8 @@ export class RedisPubSub implements OnApplicationShutdown {
   private connection(): Redis {
     if (!this.subscriber) {
       // Waits across reconnects and re-subscribes by itself (ioredis autoResubscribe).
-      const subscriber = createRedis(this.config.env.REDIS_URL, blockingRedisOptions());
+      // On a cluster, one node carries the subscriptions; PUBLISH reaches every node.
+      const subscriber = createRedisClient(this.config.env, blockingRedisOptions());
       subscriber.on('error', () => undefined);
       subscriber.on('message', (channel: string, message: string) => {
         for (const listener of this.listeners.get(channel) ?? []) {

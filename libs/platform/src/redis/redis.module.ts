@@ -2,7 +2,7 @@ import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type O
 import type Redis from 'ioredis';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
-import { createRedis, failFastRedisOptions } from './redis-connection';
+import { createRedisClient, failFastRedisOptions, withTimeout } from './redis-connection';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
@@ -34,7 +34,9 @@ class RedisLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     });
   }
   async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    // QUIT waits for every node's answer; a stalled node (a cluster member) must not hold
+    // the shutdown, so it is bounded like every other Redis call.
+    await withTimeout(this.redis.quit(), 2000, 'closing Redis').catch(() => this.redis.disconnect());
   }
 }
 
@@ -46,7 +48,8 @@ class RedisLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       provide: REDIS_CLIENT,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => {
-        const redis = createRedis(config.env.REDIS_URL, failFastRedisOptions());
+        // One server (REDIS_URL) or a cluster (REDIS_CLUSTER_NODES).
+        const redis = createRedisClient(config.env, failFastRedisOptions());
         // Connection errors are expected while Redis is down; health reports them.
         redis.on('error', () => undefined);
         return redis;

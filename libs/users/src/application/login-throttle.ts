@@ -12,18 +12,21 @@ import { usersSettings } from '../users.settings';
  * `f + p >= limit`, otherwise takes one `p` on both, in one step, so concurrent attempts
  * cannot all pass a check made before any of them is counted. Returns 0 when reserved,
  * else the milliseconds to report in Retry-After.
- * KEYS: account, address. ARGV: account limit, address limit, window ms.
+ * KEYS: account, address. ARGV: account limit, address limit, window ms. On a Redis
+ * Cluster the two keys live in different slots, so it runs once per key (KEYS: one
+ * counter; ARGV: its limit, window ms): see LoginThrottle.reserveOnCluster.
  */
 const RESERVE = `
+local window = ARGV[#KEYS + 1]
 local blocked = 0
-for i = 1, 2 do
+for i = 1, #KEYS do
   local f = tonumber(redis.call('HGET', KEYS[i], 'f') or '0')
   local p = tonumber(redis.call('HGET', KEYS[i], 'p') or '0')
   if f + p >= tonumber(ARGV[i]) then
     local ttl = redis.call('PTTL', KEYS[i])
     if ttl < 0 then
-      redis.call('PEXPIRE', KEYS[i], ARGV[3])
-      ttl = tonumber(ARGV[3])
+      redis.call('PEXPIRE', KEYS[i], window)
+      ttl = tonumber(window)
     end
     -- Full of failures: until the window ends. Full only because attempts are still
     -- being verified: retry in a second (they may succeed and free their places).
@@ -33,9 +36,9 @@ for i = 1, 2 do
   end
 end
 if blocked > 0 then return blocked end
-for i = 1, 2 do
+for i = 1, #KEYS do
   redis.call('HINCRBY', KEYS[i], 'p', 1)
-  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], window) end
 end
 return 0`;
 
@@ -48,9 +51,11 @@ return 0`;
  * cleared (a user who mistyped can still sign in later); the address keeps its failures,
  * and other attempts in flight keep their reservations.
  * aborted (the check itself failed, e.g. the database): the reservation is released.
+ * On a cluster it runs once per key; the address settles a success as `aborted` (it only
+ * releases its reservation, its failures stay).
  */
 const SETTLE = `
-for i = 1, 2 do
+for i = 1, #KEYS do
   local exists = redis.call('EXISTS', KEYS[i]) == 1
   if exists and ARGV[2] == '1' and tonumber(redis.call('HGET', KEYS[i], 'p') or '0') > 0 then
     redis.call('HINCRBY', KEYS[i], 'p', -1)
@@ -61,7 +66,7 @@ for i = 1, 2 do
   end
 end
 if ARGV[1] == 'success' then redis.call('HDEL', KEYS[1], 'f') end
-for i = 1, 2 do
+for i = 1, #KEYS do
   if tonumber(redis.call('HGET', KEYS[i], 'f') or '0') <= 0 and tonumber(redis.call('HGET', KEYS[i], 'p') or '0') <= 0 then
     redis.call('DEL', KEYS[i])
   end
@@ -116,13 +121,9 @@ export class LoginThrottle {
     const { LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S } = usersSettings(this.config);
     let blockedForMs: number;
     try {
-      blockedForMs = Number(
-        await withTimeout(
-          this.redis.eval(RESERVE, 2, ...keys, LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S * 1000),
-          Math.max(this.config.env.REDIS_REQUEST_TIMEOUT_MS, RESERVE_TIMEOUT_MS),
-          'login throttle reservation',
-        ),
-      );
+      blockedForMs = this.config.env.REDIS_CLUSTER_NODES
+        ? await this.reserveOnCluster(keys, [LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP], LOGIN_FAILURE_WINDOW_S * 1000)
+        : await this.script(RESERVE, keys, [LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW_S * 1000]);
     } catch {
       return { keys, reserved: false };
     }
@@ -135,11 +136,46 @@ export class LoginThrottle {
   /** Records the outcome of a reserved attempt (best effort: fails open like reserve). */
   async settle(attempt: LoginAttempt, outcome: LoginOutcome): Promise<void> {
     const window = usersSettings(this.config).LOGIN_FAILURE_WINDOW_S * 1000;
+    const reserved = attempt.reserved ? '1' : '0';
+    const [account, address] = attempt.keys;
     // Once sent, the script runs in Redis whether or not the answer is awaited in time.
-    await withTimeout(
-      this.redis.eval(SETTLE, 2, ...attempt.keys, outcome, attempt.reserved ? '1' : '0', window),
-      this.config.env.REDIS_REQUEST_TIMEOUT_MS,
-      'login throttle settlement',
-    ).catch(() => undefined);
+    const settled = this.config.env.REDIS_CLUSTER_NODES
+      ? Promise.all([
+          this.redis.eval(SETTLE, 1, account, outcome, reserved, window),
+          this.redis.eval(SETTLE, 1, address, outcome === 'success' ? 'aborted' : outcome, reserved, window),
+        ])
+      : this.redis.eval(SETTLE, 2, account, address, outcome, reserved, window);
+    await withTimeout(settled, this.config.env.REDIS_REQUEST_TIMEOUT_MS, 'login throttle settlement').catch(() => undefined);
+  }
+
+  private async script(script: string, keys: string[], args: number[]): Promise<number> {
+    return Number(
+      await withTimeout(
+        this.redis.eval(script, keys.length, ...keys, ...args),
+        Math.max(this.config.env.REDIS_REQUEST_TIMEOUT_MS, RESERVE_TIMEOUT_MS),
+        'login throttle reservation',
+      ),
+    );
+  }
+
+  /**
+   * On a Redis Cluster the account and the address counters sit in different slots, and
+   * one script may not touch both: each is reserved atomically on its own, account first;
+   * an address that refuses gives the account's place back. Every counter still admits at
+   * most its limit of verifications; a concurrent attempt may see the account's place for
+   * that instant and be told to retry in a second. (docs/architecture.md "Redis keys and slots")
+   */
+  private async reserveOnCluster([account, address]: [string, string], [accountLimit, addressLimit]: [number, number], windowMs: number): Promise<number> {
+    const accountBlocked = await this.script(RESERVE, [account], [accountLimit, windowMs]);
+    if (accountBlocked > 0) return accountBlocked;
+    let addressBlocked: number;
+    try {
+      addressBlocked = await this.script(RESERVE, [address], [addressLimit, windowMs]);
+    } catch (error) {
+      await this.redis.eval(SETTLE, 1, account, 'aborted', '1', windowMs).catch(() => undefined);
+      throw error;
+    }
+    if (addressBlocked > 0) await this.redis.eval(SETTLE, 1, account, 'aborted', '1', windowMs).catch(() => undefined);
+    return addressBlocked;
   }
 }
