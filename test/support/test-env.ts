@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig, type AppConfig } from '@app/platform';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { MODULE_MANIFESTS } from '@app/manifests';
+import { keyPairEnv, TEST_SIGNING_KEY } from './auth-helpers';
 
 const suffix = () => randomBytes(4).toString('hex');
 
@@ -65,6 +66,8 @@ export function testConfig(databaseUrl: string, options: TestEnvOptions = {}): A
       OUTBOX_POLL_INTERVAL_MS: '250',
       INBOX_BACKOFF_BASE_MS: '50',
       PORT: '0',
+      // Tokens the tests mint themselves (testTokens) verify everywhere; '' unsets either.
+      ...keyPairEnv(TEST_SIGNING_KEY).signer,
       ...options.env,
     },
     MODULE_MANIFESTS,
