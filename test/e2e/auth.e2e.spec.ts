@@ -109,7 +109,8 @@ describe('Auth: login, token checks, refresh rotation, logout (e2e)', () => {
       const now = Math.floor(Date.now() / 1000);
       await refused(forgeToken(header(), { ...base(), iat: now + 120 }, TEST_SIGNING_KEY.privateKey));
       await refused(forgeToken(header(), { ...base(), iat: now + 86_400, nbf: now, exp: now + 600 }, TEST_SIGNING_KEY.privateKey));
-      const { iat: _iat, ...withoutIat } = base();
+      const withoutIat: Record<string, unknown> = base();
+      delete withoutIat.iat;
       await refused(forgeToken(header(), withoutIat, TEST_SIGNING_KEY.privateKey));
       // Still unexpired, but older than ACCESS_TOKEN_TTL_S (900 s): e.g. minted before the TTL was lowered.
       await refused(forgeToken(header(), { ...base(), iat: now - 1000, nbf: now - 1000, exp: now + 60 }, TEST_SIGNING_KEY.privateKey));

@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig, type AppConfig } from '@app/platform';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { MODULE_MANIFESTS } from '@app/manifests';
-import { keyPairEnv, TEST_SIGNING_KEY } from './auth-helpers';
+import { keyPairEnv, TEST_SIGNING_KEY } from './token-keys';
 
 const suffix = () => randomBytes(4).toString('hex');
 
