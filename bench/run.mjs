@@ -383,9 +383,11 @@ async function main() {
       REDIS_URL: config.redisUrl,
       REDIS_KEY_PREFIX: config.benchId,
       DB_POOL_MAX: String(config.poolMax),
-      JWT_SECRET: config.jwtSecret,
+      AUTH_PUBLIC_KEYS: config.tokenKeys.publicKeyPem,
       JWT_ISSUER: config.jwtIssuer,
       JWT_AUDIENCE: config.jwtAudience,
+      // The baselines check iat against the token lifetime as the API does.
+      ACCESS_TOKEN_TTL_S: '86400',
       NODE_ENV: 'production',
     };
     const ctx = {
@@ -408,7 +410,8 @@ async function main() {
         // One user hammers one route: the global limiter must not answer 429 (its
         // counting still runs, as it would in production).
         RATE_LIMIT_PER_MINUTE: '10000000',
-        ACCESS_TOKEN_TTL_S: '86400',
+        // Only the product signs; the baselines get the public key alone.
+        USERS_TOKEN_SIGNING_KEY: config.tokenKeys.privateKeyPem,
         SHUTDOWN_DRAIN_MS: '0',
       },
       baselineEnv: {
