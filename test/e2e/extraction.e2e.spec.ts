@@ -43,12 +43,13 @@ describe('notifications extracted into its own service (two real processes)', ()
     // order does not matter.
     service = new AppProcess({ ...common, PORT: String(servicePort) }, 'notifications-service');
     service.start();
-    await service.waitForLog(/"msg":"notifications-service listening"/);
+    // Generous: a cold Nest boot on a loaded 2-core machine has taken over 20 s.
+    await service.waitForLog(/"msg":"notifications-service listening"/, 45_000);
     api = new AppProcess({ ...common, PORT: String(apiPort), MODULES_ENABLED: 'users,orders', ...keys.signer });
     api.start();
-    await api.waitForLog(/"msg":"api listening"/);
+    await api.waitForLog(/"msg":"api listening"/, 45_000);
     router = await startRouter([{ prefix: '/v1/notifications', port: servicePort }], apiPort);
-  }, 60_000);
+  }, 100_000);
 
   afterAll(async () => {
     api?.signal('SIGTERM');
