@@ -96,11 +96,12 @@ describe('notifications extracted into its own service (two real processes)', ()
   it('the service verifies the API\'s tokens with the public key alone and holds nothing that can mint one', async () => {
     const customer = { email: uniqueEmail('verifier'), password: 'correct horse battery', name: 'Verifier' };
     await request(router.url).post('/v1/users').send(customer).expect(201);
-    const login = (await request(router.url).post('/v1/auth/login').send(customer).expect(200)).body;
+    const credentials = { email: customer.email, password: customer.password };
+    const login = (await request(router.url).post('/v1/auth/login').send(credentials).expect(200)).body;
     // Straight to the service, minted by the API: verified with AUTH_PUBLIC_KEYS only.
     await request(serviceUrl).get('/v1/notifications').set('Authorization', `Bearer ${login.accessToken}`).expect(200);
     // No signing code or key there: no login, no refresh, no key set of its own, no generated key.
-    await request(serviceUrl).post('/v1/auth/login').send(customer).expect(404);
+    await request(serviceUrl).post('/v1/auth/login').send(credentials).expect(404);
     await request(serviceUrl).post('/v1/auth/refresh').send({ refreshToken: login.refreshToken }).expect(404);
     await request(serviceUrl).get('/.well-known/jwks.json').expect(404);
     expect(service.text()).not.toMatch(/key generated for this start/);
@@ -122,11 +123,11 @@ describe('notifications extracted into its own service (two real processes)', ()
     const result = spawnSync(process.execPath, [path.join(ROOT, 'dist/apps/notifications-service/src/main.js')], {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...keys.signer },
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 45_000,
     });
     expect(result.status).toBe(78);
     expect(result.stderr.trim()).toMatch(/^Invalid configuration: USERS_TOKEN_SIGNING_KEY must not be set in notifications-service/);
     const body = privateKey.split('\n').filter((line) => line && !line.startsWith('-----'));
     for (const line of body) expect(result.stderr + result.stdout).not.toContain(line);
-  });
+  }, 60_000);
 });

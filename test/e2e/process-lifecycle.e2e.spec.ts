@@ -13,7 +13,8 @@ const MAIN = path.join(ROOT, 'dist/apps/api/src/main.js');
 describe('The API process', () => {
   describe('configuration is validated at boot', () => {
     const boot = (env: Record<string, string>) =>
-      spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 15_000 });
+      // Generous: loading the code alone has taken over 15 s on a loaded 2-core machine.
+      spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 45_000 });
 
     it.each([
       [{ PORT: 'abc' }, /^Invalid configuration: PORT must be integer \(got "abc"\)$/],
@@ -36,7 +37,7 @@ describe('The API process', () => {
       expect(lines[0]).toMatch(message);
       // Key material never reaches the output.
       expect(result.stderr + result.stdout).not.toMatch(/not-a-key-but-secret-text|PRIVATE KEY|MC4CAQAw/);
-    });
+    }, 60_000);
   });
 
   describe('development start without token keys', () => {
@@ -82,7 +83,8 @@ describe('The API process', () => {
 
       const account = { email: uniqueEmail('devkeys'), password: 'correct horse battery', name: 'Dev' };
       await request(first.url).post('/v1/users').send(account).expect(201);
-      const tokens = await Promise.all(starts.map(async ({ url }) => (await request(url).post('/v1/auth/login').send(account).expect(200)).body.accessToken as string));
+      const credentials = { email: account.email, password: account.password };
+      const tokens = await Promise.all(starts.map(async ({ url }) => (await request(url).post('/v1/auth/login').send(credentials).expect(200)).body.accessToken as string));
       await request(first.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[0]}`).expect(200);
       await request(second.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[1]}`).expect(200);
       // Each start trusts only its own key.
