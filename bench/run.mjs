@@ -396,9 +396,11 @@ async function main() {
       REDIS_URL: config.redisUrl,
       REDIS_KEY_PREFIX: config.benchId,
       DB_POOL_MAX: String(config.poolMax),
-      JWT_SECRET: config.jwtSecret,
+      AUTH_PUBLIC_KEYS: config.tokenKeys.publicKeyPem,
       JWT_ISSUER: config.jwtIssuer,
       JWT_AUDIENCE: config.jwtAudience,
+      // The baselines check iat against the token lifetime as the API does.
+      ACCESS_TOKEN_TTL_S: '86400',
       NODE_ENV: 'production',
     };
     const ctx = {
@@ -425,6 +427,8 @@ async function main() {
         // /metrics and /docs on any free port: the bench reads neither.
         INTERNAL_PORT: '0',
         ACCESS_TOKEN_TTL_S: '86400',
+        // Only the product signs; the baselines get the public key alone.
+        USERS_TOKEN_SIGNING_KEY: config.tokenKeys.privateKeyPem,
         SHUTDOWN_DRAIN_MS: '0',
       },
       baselineEnv: {

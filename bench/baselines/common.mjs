@@ -1,6 +1,7 @@
 // Shared pieces of the hand-written baselines: plain Fastify 5, one process, the same
-// pg pool size and Redis key layout as the API, and an HS256 JWT check with node:crypto.
-import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+// pg pool size and Redis key layout as the API, and the same EdDSA/ES256 JWT check with
+// node:crypto (public keys only, from AUTH_PUBLIC_KEYS).
+import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
 import Fastify from 'fastify';
 import Redis from 'ioredis';
 import pg from 'pg';
@@ -41,14 +42,46 @@ export function createPool() {
   });
 }
 
+/** The product's kid: RFC 7638 JWK thumbprint (libs/platform/src/auth/token-keys.ts). */
+function thumbprint(publicKey) {
+  const jwk = publicKey.export({ format: 'jwk' });
+  const members = jwk.kty === 'OKP' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+}
+
+/** AUTH_PUBLIC_KEYS as the product reads it: a JWKS/JWK JSON or PEM public keys → kid → key. */
+function publicKeySet(text) {
+  const value = text.replace(/\\n/g, '\n').trim();
+  const keys = value.startsWith('{') || value.startsWith('[')
+    ? (() => {
+        const parsed = JSON.parse(value);
+        return (Array.isArray(parsed) ? parsed : Array.isArray(parsed.keys) ? parsed.keys : [parsed]).map((jwk) => createPublicKey({ key: jwk, format: 'jwk' }));
+      })()
+    : (value.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? []).map((pem) => createPublicKey(pem));
+  const set = new Map();
+  for (const key of keys) {
+    const alg = key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : null;
+    if (alg) set.set(thumbprint(key), { alg, key });
+  }
+  return set;
+}
+
 /**
- * Verifies an HS256 access token the way the API is meant to: algorithm pinned (the
- * header's `alg` must be HS256), constant-time signature check, then iss, aud, exp (and
- * nbf when present), and the sub/sid claims. Returns the claims, or null.
+ * Verifies an access token the way the API does (libs/platform/src/auth/access-token.ts),
+ * with the public keys only: header `kid` must be a known key and `alg` exactly that
+ * key's (EdDSA or ES256), signature checked, then iss, aud, exp, nbf (30 s skew), iat
+ * (required, not in the future beyond 30 s, not older than ACCESS_TOKEN_TTL_S, exp
+ * within iat + TTL), and the sub/sid claims. Returns the claims, or null.
  */
-export function createJwtVerifier({ secret = env.JWT_SECRET, issuer = env.JWT_ISSUER ?? 'mm-api', audience = env.JWT_AUDIENCE ?? 'mm-clients' } = {}) {
-  if (!secret) throw new Error('JWT_SECRET is required');
-  const key = createSecretKey(Buffer.from(secret, 'utf8'));
+export function createJwtVerifier({
+  publicKeys = env.AUTH_PUBLIC_KEYS,
+  issuer = env.JWT_ISSUER ?? 'mm-api',
+  audience = env.JWT_AUDIENCE ?? 'mm-clients',
+  ttlSeconds = Number(env.ACCESS_TOKEN_TTL_S ?? 900),
+} = {}) {
+  if (!publicKeys) throw new Error('AUTH_PUBLIC_KEYS is required');
+  const keys = publicKeySet(publicKeys);
+  const SKEW = 30;
   const parse = (part) => {
     try {
       return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
@@ -61,17 +94,21 @@ export function createJwtVerifier({ secret = env.JWT_SECRET, issuer = env.JWT_IS
     const second = token.indexOf('.', first + 1);
     if (first < 1 || second < 0 || token.indexOf('.', second + 1) !== -1) return null;
     const header = parse(token.slice(0, first));
-    if (!header || header.alg !== 'HS256' || (header.typ !== undefined && header.typ !== 'JWT')) return null;
-    const expected = createHmac('sha256', key).update(token.slice(0, second)).digest();
-    const actual = Buffer.from(token.slice(second + 1), 'base64url');
-    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return null;
+    if (!header || (header.typ !== undefined && header.typ !== 'JWT') || header.crit !== undefined) return null;
+    const entry = typeof header.kid === 'string' ? keys.get(header.kid) : undefined;
+    if (!entry || header.alg !== entry.alg) return null;
+    const signature = Buffer.from(token.slice(second + 1), 'base64url');
+    const input = Buffer.from(token.slice(0, second));
+    const valid = entry.alg === 'ES256' ? verifySignature('sha256', input, { key: entry.key, dsaEncoding: 'ieee-p1363' }, signature) : verifySignature(null, input, entry.key, signature);
+    if (!valid) return null;
     const claims = parse(token.slice(first + 1, second));
     if (!claims || typeof claims !== 'object') return null;
     const now = Math.floor(Date.now() / 1000);
     if (claims.iss !== issuer) return null;
     if (Array.isArray(claims.aud) ? !claims.aud.includes(audience) : claims.aud !== audience) return null;
     if (typeof claims.exp !== 'number' || claims.exp <= now) return null;
-    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > now)) return null;
+    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > now + SKEW)) return null;
+    if (typeof claims.iat !== 'number' || claims.iat > now + SKEW || claims.iat < now - ttlSeconds - SKEW || claims.exp > claims.iat + ttlSeconds) return null;
     if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') return null;
     return claims;
   };

@@ -1,5 +1,5 @@
 // Baseline for `POST /v1/orders` doing the same work as the API's PlaceOrderService:
-//  - Bearer JWT (HS256) verification and the session revocation EXISTS (common.mjs);
+//  - Bearer JWT (EdDSA, public key) verification and the session revocation EXISTS (common.mjs);
 //  - the body checked by a compiled Ajv schema, the JSON equivalent of the TypeBox
 //    `PlaceOrderRequest` (additionalProperties false, uuid format, 1..100 lines,
 //    quantity 1..1000; same Ajv options as the API's body pipe), then duplicate lines;

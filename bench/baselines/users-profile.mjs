@@ -1,5 +1,5 @@
 // Baseline for `GET /v1/users/:id` doing the same work as the API:
-// Bearer JWT (HS256) verification, the session revocation GET, then the profile from
+// Bearer JWT (EdDSA, public key) verification, the session revocation GET, then the profile from
 //  - PROFILE_SOURCE=cache (default): Redis cache-aside on `<prefix>:users:profile:v1:<id>`
 //    (hit: one GET; miss: the query below, then SET with PROFILE_CACHE_TTL_S),
 //  - PROFILE_SOURCE=db: always `SELECT id, name FROM users.users WHERE id = $1`.

@@ -1,5 +1,5 @@
 // Settings of one `npm run bench` run, all from the environment (see bench/README.md).
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,8 @@ export function loadBenchConfig() {
     only: (process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     /** `auto` (build when dist is missing or older than the sources), `always`, `never`. */
     build: process.env.BENCH_BUILD || 'auto',
-    jwtSecret: process.env.BENCH_JWT_SECRET || `bench-secret-${randomBytes(24).toString('hex')}`,
+    /** An Ed25519 pair per run: the API signs (USERS_TOKEN_SIGNING_KEY), API and baselines verify (AUTH_PUBLIC_KEYS). */
+    tokenKeys: tokenKeyPair(),
     jwtIssuer: 'mm-api',
     jwtAudience: 'mm-clients',
     /** Each module role's own password for this run (production requires one per module). */
@@ -75,4 +76,10 @@ export function withUrl(base, { user, password, database } = {}) {
   if (password !== undefined) url.password = password;
   if (database !== undefined) url.pathname = `/${database}`;
   return url.toString();
+}
+
+/** PEMs of a fresh Ed25519 key pair, as a deployment would configure them. */
+function tokenKeyPair() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import request from 'supertest';
-import { accessTokensFor, clusterKeySlot, QueueFactory, REDIS_CLIENT } from '@app/platform';
-import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
+import { clusterKeySlot, QueueFactory, REDIS_CLIENT } from '@app/platform';
+import { signUpAndLogin, type SignedUpUser, testTokens } from '../support/auth-helpers';
 import { ThrowawayRedisCluster } from '../support/redis-cluster';
 import { createTestDatabase, eventually, query, startApi, uniqueEmail, type RunningApi } from '../support/test-env';
 
@@ -37,7 +37,7 @@ describe('Redis Cluster: journey, limits, logout across instances, master failov
     };
     a = await startApi(db, { redisPrefix: prefix, env });
     b = await startApi(db, { redisPrefix: prefix, env });
-    admin = accessTokensFor(a.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
+    admin = testTokens(a.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
   }, 60_000);
   afterAll(async () => {
     await Promise.allSettled([a?.close(), b?.close()]);

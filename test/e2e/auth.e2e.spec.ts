@@ -1,13 +1,13 @@
-import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import request from 'supertest';
+import { generateSigningKey, publicKeyPem } from '@app/platform';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
-import { decodeClaims, forgeToken, signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
+import { decodeClaims, decodeHeader, forgeToken, signUpAndLogin, TEST_SIGNING_KEY, type SignedUpUser } from '../support/auth-helpers';
 
 describe('Auth: login, token checks, refresh rotation, logout (e2e)', () => {
   let db: string;
   let api: RunningApi;
   let user: SignedUpUser;
-  const secret = () => api.config.env.JWT_SECRET;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -39,51 +39,98 @@ describe('Auth: login, token checks, refresh rotation, logout (e2e)', () => {
     await request(api.url).post('/v1/auth/login').send({ email: user.email, password: user.password }).expect(200);
   });
 
-  describe('refuses forged and stale access tokens with 401', () => {
+  describe('refuses forged and stale access tokens with 401 problem+json', () => {
+    const kid = TEST_SIGNING_KEY.kid;
+    const header = (extra: Record<string, unknown> = {}) => ({ alg: 'EdDSA', typ: 'JWT', kid, ...extra });
     const base = () => {
       const now = Math.floor(Date.now() / 1000);
       return { iss: 'mm-api', aud: 'mm-clients', sub: user.id, role: 'customer', sid: decodeClaims(user.accessToken).sid, iat: now, nbf: now, exp: now + 600 };
     };
+    /** 401, as problem+json, with the body every bad token gets. */
+    const refused = async (token: string) => {
+      const response = await me(token).expect(401);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.body).toMatchObject({ status: 401, code: 'AUTH.UNAUTHENTICATED' });
+    };
 
-    it('accepts a correctly signed token built the same way (control)', async () => {
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, base(), secret())).expect(200);
+    it('signs with EdDSA and names its key (kid = the JWK thumbprint of the published key)', async () => {
+      expect(decodeHeader(user.accessToken)).toEqual({ alg: 'EdDSA', typ: 'JWT', kid });
+      const jwks = await request(api.url).get('/.well-known/jwks.json').expect(200);
+      expect(jwks.body.keys).toEqual([expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', kid, alg: 'EdDSA', use: 'sig' })]);
+      expect(JSON.stringify(jwks.body)).not.toMatch(/"d"/);
+    });
+
+    it('accepts a token signed with the platform key and built the same way (control)', async () => {
+      await me(forgeToken(header(), base(), TEST_SIGNING_KEY.privateKey)).expect(200);
+      // A clock a few seconds ahead is tolerated.
+      await me(forgeToken(header(), { ...base(), iat: base().iat + 10 }, TEST_SIGNING_KEY.privateKey)).expect(200);
+    });
+
+    it('a token signed with a different key, with its own kid or claiming ours', async () => {
+      const other = generateSigningKey();
+      await refused(forgeToken(header({ kid: other.kid }), base(), other.privateKey));
+      await refused(forgeToken(header(), base(), other.privateKey));
+      await refused(forgeToken(header(), { ...base(), role: 'admin' }, other.privateKey));
+      const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      await refused(forgeToken(header({ alg: 'ES256' }), base(), p256));
+    });
+
+    it('HS256 keyed with the public key (algorithm confusion), in every form it is published', async () => {
+      const jwk = TEST_SIGNING_KEY.publicKey.export({ format: 'jwk' });
+      for (const secret of [publicKeyPem(TEST_SIGNING_KEY), Buffer.from(jwk.x!, 'base64url'), JSON.stringify(jwk), TEST_SIGNING_KEY.publicKey.export({ format: 'der', type: 'spki' })]) {
+        await refused(forgeToken(header({ alg: 'HS256' }), base(), secret));
+        await refused(forgeToken({ alg: 'HS256', typ: 'JWT' }, base(), secret));
+      }
     });
 
     it('alg: none', async () => {
-      await me(forgeToken({ alg: 'none', typ: 'JWT' }, base(), null)).expect(401);
-      await me(forgeToken({ alg: 'none', typ: 'JWT' }, base(), null) + 'AAAA').expect(401);
+      await refused(forgeToken(header({ alg: 'none' }), base(), null));
+      await refused(forgeToken({ alg: 'none', typ: 'JWT' }, base(), null));
+      await refused(forgeToken(header({ alg: 'none' }), base(), null) + 'AAAA');
     });
 
-    it('another algorithm (HS512 with the right secret, RS256)', async () => {
-      const header = { alg: 'HS512', typ: 'JWT' };
-      const body = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(base())).toString('base64url')}`;
-      await me(`${body}.${createHmac('sha512', secret()).update(body).digest('base64url')}`).expect(401);
+    it('another algorithm (RS256), or no kid', async () => {
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      const rsHeader = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT' })).toString('base64url');
+      const rsHeader = Buffer.from(JSON.stringify(header({ alg: 'RS256' }))).toString('base64url');
       const rsBody = `${rsHeader}.${Buffer.from(JSON.stringify(base())).toString('base64url')}`;
-      await me(`${rsBody}.${sign('sha256', Buffer.from(rsBody), privateKey).toString('base64url')}`).expect(401);
+      await refused(`${rsBody}.${sign('sha256', Buffer.from(rsBody), privateKey).toString('base64url')}`);
+      await refused(forgeToken({ alg: 'EdDSA', typ: 'JWT' }, base(), TEST_SIGNING_KEY.privateKey));
     });
 
     it('a bad signature', async () => {
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, base(), 'not-the-server-secret-not-the-server-secret')).expect(401);
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, { ...base(), role: 'admin' }, 'x'.repeat(40))).expect(401);
+      const token = forgeToken(header(), base(), TEST_SIGNING_KEY.privateKey);
+      const [h, payload] = token.split('.');
+      const admin = Buffer.from(JSON.stringify({ ...base(), role: 'admin' })).toString('base64url');
+      await refused(`${h}.${admin}.${token.split('.')[2]}`);
+      await refused(`${h}.${payload}.${Buffer.alloc(64).toString('base64url')}`);
+    });
+
+    it('iat in the future (beyond a 30 s skew), iat missing, or issued longer ago than a token lives', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await refused(forgeToken(header(), { ...base(), iat: now + 120 }, TEST_SIGNING_KEY.privateKey));
+      await refused(forgeToken(header(), { ...base(), iat: now + 86_400, nbf: now, exp: now + 600 }, TEST_SIGNING_KEY.privateKey));
+      const withoutIat: Record<string, unknown> = base();
+      delete withoutIat.iat;
+      await refused(forgeToken(header(), withoutIat, TEST_SIGNING_KEY.privateKey));
+      // Still unexpired, but older than ACCESS_TOKEN_TTL_S (900 s): e.g. minted before the TTL was lowered.
+      await refused(forgeToken(header(), { ...base(), iat: now - 1000, nbf: now - 1000, exp: now + 60 }, TEST_SIGNING_KEY.privateKey));
     });
 
     it('expired', async () => {
       const now = Math.floor(Date.now() / 1000);
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, { ...base(), iat: now - 1000, nbf: now - 1000, exp: now - 1 }, secret())).expect(401);
+      await refused(forgeToken(header(), { ...base(), iat: now - 700, nbf: now - 700, exp: now - 1 }, TEST_SIGNING_KEY.privateKey));
     });
 
     it('wrong issuer or audience', async () => {
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, { ...base(), iss: 'someone-else' }, secret())).expect(401);
-      await me(forgeToken({ alg: 'HS256', typ: 'JWT' }, { ...base(), aud: 'other-clients' }, secret())).expect(401);
+      await refused(forgeToken(header(), { ...base(), iss: 'someone-else' }, TEST_SIGNING_KEY.privateKey));
+      await refused(forgeToken(header(), { ...base(), aud: 'other-clients' }, TEST_SIGNING_KEY.privateKey));
     });
 
     it('missing, malformed or non-bearer Authorization', async () => {
       await request(api.url).get('/v1/users/me').expect(401);
       await request(api.url).get('/v1/users/me').set('Authorization', `Basic ${user.accessToken}`).expect(401);
-      await me('not.a.jwt').expect(401);
-      await me('x').expect(401);
+      await refused('not.a.jwt');
+      await refused('x');
     });
   });
 
@@ -145,4 +192,57 @@ describe('Auth: login, token checks, refresh rotation, logout (e2e)', () => {
     await request(api.url).post('/v1/auth/logout').set('Authorization', `Bearer ${session.accessToken}`).expect(204);
     await eventually(async () => (await query(db, `SELECT 1 FROM users.inbox WHERE event_type = 'users.session-revoked.v1'`)).length > 0);
   });
+});
+
+describe('Auth: a session has an absolute lifetime (SESSION_MAX_LIFETIME_S)', () => {
+  let db: string;
+  let api: RunningApi;
+  const LIFETIME_S = 3;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // Refresh tokens would live 30 days; the session's end must win.
+    api = await startApi(db, { env: { SESSION_MAX_LIFETIME_S: String(LIFETIME_S) } });
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  const refresh = (refreshToken: string) => request(api.url).post('/v1/auth/refresh').send({ refreshToken });
+  const me = (token: string) => request(api.url).get('/v1/users/me').set('Authorization', `Bearer ${token}`);
+
+  it('refreshes within the lifetime, but never past it: then 401 even with an unused, unexpired refresh token', async () => {
+    const session = await signUpAndLogin(api.url, 'Mortal');
+    const [{ ends_at }] = await query<{ ends_at: Date }>(
+      db,
+      `SELECT s.created_at + make_interval(secs => ${LIFETIME_S}) AS ends_at FROM users.sessions s WHERE s.user_id = $1`,
+      [session.id],
+    );
+    const login = decodeClaims(session.accessToken);
+    // The access token already ends with the session, not ACCESS_TOKEN_TTL_S (900 s) later.
+    expect(login.exp).toBeLessThanOrEqual(Math.floor(ends_at.getTime() / 1000));
+
+    const rotated = await refresh(session.refreshToken).expect(200);
+    expect(rotated.body.expiresIn).toBeLessThanOrEqual(LIFETIME_S);
+    await me(rotated.body.accessToken).expect(200);
+    // The new refresh token's own expiry is capped at the session's end.
+    const [token] = await query<{ expires_at: Date }>(
+      db,
+      'SELECT t.expires_at FROM users.refresh_tokens t JOIN users.sessions s ON s.id = t.session_id WHERE s.user_id = $1 AND t.used_at IS NULL',
+      [session.id],
+    );
+    expect(token.expires_at.getTime()).toBeLessThanOrEqual(ends_at.getTime());
+
+    await new Promise((r) => setTimeout(r, Math.max(0, ends_at.getTime() - Date.now()) + 1100));
+    // Even a refresh token that is itself still valid (as one issued before the lifetime
+    // was lowered would be) cannot outlive the session.
+    await query(db, `UPDATE users.refresh_tokens SET expires_at = now() + interval '1 day' WHERE session_id IN (SELECT id FROM users.sessions WHERE user_id = $1) AND used_at IS NULL`, [session.id]);
+    const late = await refresh(rotated.body.refreshToken).expect(401);
+    expect(late.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(late.body.code).toBe('AUTH.INVALID_REFRESH_TOKEN');
+    await me(rotated.body.accessToken).expect(401);
+    // A new login starts a new session.
+    const again = await request(api.url).post('/v1/auth/login').send({ email: session.email, password: session.password }).expect(200);
+    await me(again.body.accessToken).expect(200);
+  }, 20_000);
 });

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { MODULE_MANIFESTS } from '@app/manifests';
-import { accessTokensFor, EventRouting, SessionRevocationStore } from '@app/platform';
+import { EventRouting, SessionRevocationStore } from '@app/platform';
 import { createTestDatabase, eventually, startApi, type RunningApi } from '../support/test-env';
+import { testTokens } from '../support/auth-helpers';
 
 const BOARD = '/admin/queues';
 const COOKIE = 'mm_bull_board';
@@ -11,7 +12,7 @@ describe('Bull Board at /admin/queues (e2e)', () => {
   let db: string;
   let api: RunningApi;
   const mint = (role: 'customer' | 'admin', sessionId: string = randomUUID()) =>
-    accessTokensFor(api.config).sign({ userId: randomUUID(), role, sessionId }).token;
+    testTokens(api.config).sign({ userId: randomUUID(), role, sessionId }).token;
   const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
   /** Every queue every manifest declares, computed here independently of the app. */
   const declaredQueues = new EventRouting(MODULE_MANIFESTS).allQueues().map((q) => q.queue).sort();
@@ -150,7 +151,7 @@ describe('Bull Board at /admin/queues (e2e)', () => {
     const off = await startApi(db, { env: { BULL_BOARD_ENABLED: 'false', MODULES_ENABLED: 'users' } });
     try {
       await eventually(async () => (await request(off.url).get('/health/ready')).body.status === 'ok');
-      await request(off.url).get(`${BOARD}/api/queues`).set(bearer(accessTokensFor(off.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token)).expect(404);
+      await request(off.url).get(`${BOARD}/api/queues`).set(bearer(testTokens(off.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token)).expect(404);
       await request(off.url).get(`${BOARD}/login`).expect(404);
     } finally {
       await off.close();

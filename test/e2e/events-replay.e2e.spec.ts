@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import request from 'supertest';
+import { keyPairEnv } from '../support/auth-helpers';
 import { runCli } from '../support/cli';
 import { AppProcess, freePort, ThrowawayRedis } from '../support/processes';
 import { createTestDatabase, eventually, query, runId, uniqueEmail } from '../support/test-env';
@@ -33,6 +34,7 @@ describe('events:replay after Redis lost its data (real processes)', () => {
   let common: Record<string, string>;
   let servicePort: number;
   let apiUrl: string;
+  const keys = keyPairEnv();
 
   async function startService(): Promise<AppProcess> {
     const service = new AppProcess({ ...common, PORT: String(servicePort) }, 'notifications-service');
@@ -60,14 +62,15 @@ describe('events:replay after Redis lost its data (real processes)', () => {
       DB_ROLE_PREFIX: runId(),
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: 'events-replay-test-secret-0123456789abcdef',
+      // Public key only: the service verifies, only the API (users) signs.
+      ...keys.verifier,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       OUTBOX_POLL_INTERVAL_MS: '250',
       RATE_LIMIT_PER_MINUTE: '1000000',
     };
     await startService();
-    api = new AppProcess({ ...common, PORT: String(apiPort), MODULES_ENABLED: 'users,orders' });
+    api = new AppProcess({ ...common, PORT: String(apiPort), MODULES_ENABLED: 'users,orders', ...keys.signer });
     api.start();
     await api.waitForLog(/"msg":"api listening"/);
   }, 60_000);

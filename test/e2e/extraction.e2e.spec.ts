@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import request from 'supertest';
+import { generateSigningKey } from '@app/platform';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, uniqueEmail } from '../support/test-env';
-import { AppProcess, freePort } from '../support/processes';
+import { decodeClaims, forgeToken, keyPairEnv } from '../support/auth-helpers';
+import { AppProcess, freePort, ROOT } from '../support/processes';
 import { startRouter } from '../support/router';
 
 /**
@@ -16,6 +20,7 @@ describe('notifications extracted into its own service (two real processes)', ()
   let apiUrl: string;
   let serviceUrl: string;
   const prefix = `${runId()}:extraction`;
+  const keys = keyPairEnv();
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -27,7 +32,8 @@ describe('notifications extracted into its own service (two real processes)', ()
       DB_ROLE_PREFIX: runId(),
       REDIS_URL: process.env.TEST_REDIS_URL!,
       REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: 'extraction-test-secret-0123456789abcdef',
+      // Public key only: the service verifies, only the API (users) signs.
+      ...keys.verifier,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       OUTBOX_POLL_INTERVAL_MS: '250',
@@ -37,12 +43,13 @@ describe('notifications extracted into its own service (two real processes)', ()
     // order does not matter.
     service = new AppProcess({ ...common, PORT: String(servicePort) }, 'notifications-service');
     service.start();
-    await service.waitForLog(/"msg":"notifications-service listening"/);
-    api = new AppProcess({ ...common, PORT: String(apiPort), MODULES_ENABLED: 'users,orders' });
+    // Generous: a cold Nest boot on a loaded 2-core machine has taken over 20 s.
+    await service.waitForLog(/"msg":"notifications-service listening"/, 45_000);
+    api = new AppProcess({ ...common, PORT: String(apiPort), MODULES_ENABLED: 'users,orders', ...keys.signer });
     api.start();
-    await api.waitForLog(/"msg":"api listening"/);
+    await api.waitForLog(/"msg":"api listening"/, 45_000);
     router = await startRouter([{ prefix: '/v1/notifications', port: servicePort }], apiPort);
-  }, 60_000);
+  }, 100_000);
 
   afterAll(async () => {
     api?.signal('SIGTERM');
@@ -84,5 +91,43 @@ describe('notifications extracted into its own service (two real processes)', ()
     expect(Object.keys(apiReady).sort()).toEqual(['postgres:orders', 'postgres:users', 'redis']);
     const serviceReady = (await request(serviceUrl).get('/health/ready').expect(200)).body.details;
     expect(Object.keys(serviceReady).sort()).toEqual(['postgres:notifications', 'redis']);
+  }, 60_000);
+
+  it('the service verifies the API\'s tokens with the public key alone and holds nothing that can mint one', async () => {
+    const customer = { email: uniqueEmail('verifier'), password: 'correct horse battery', name: 'Verifier' };
+    await request(router.url).post('/v1/users').send(customer).expect(201);
+    const credentials = { email: customer.email, password: customer.password };
+    const login = (await request(router.url).post('/v1/auth/login').send(credentials).expect(200)).body;
+    // Straight to the service, minted by the API: verified with AUTH_PUBLIC_KEYS only.
+    await request(serviceUrl).get('/v1/notifications').set('Authorization', `Bearer ${login.accessToken}`).expect(200);
+    // No signing code or key there: no login, no refresh, no key set of its own, no generated key.
+    await request(serviceUrl).post('/v1/auth/login').send(credentials).expect(404);
+    await request(serviceUrl).post('/v1/auth/refresh').send({ refreshToken: login.refreshToken }).expect(404);
+    await request(serviceUrl).get('/.well-known/jwks.json').expect(404);
+    expect(service.text()).not.toMatch(/key generated for this start/);
+    // A token from any other key is refused, as problem+json.
+    const claims = decodeClaims(login.accessToken);
+    const stranger = generateSigningKey();
+    const forged = await request(serviceUrl)
+      .get('/v1/notifications')
+      .set('Authorization', `Bearer ${forgeToken({ alg: 'EdDSA', typ: 'JWT', kid: stranger.kid }, { ...claims, role: 'admin' }, stranger.privateKey)}`)
+      .expect(401);
+    expect(forged.headers['content-type']).toMatch(/^application\/problem\+json/);
+    // Logout on the API ends the token on the service too (shared revocation).
+    await request(router.url).post('/v1/auth/logout').set('Authorization', `Bearer ${login.accessToken}`).expect(204);
+    await request(serviceUrl).get('/v1/notifications').set('Authorization', `Bearer ${login.accessToken}`).expect(401);
+  }, 30_000);
+
+  it('a production service handed the private key refuses to start (exit 78, the key not echoed)', () => {
+    const privateKey = keys.signer.USERS_TOKEN_SIGNING_KEY;
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'dist/apps/notifications-service/src/main.js')], {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...keys.signer },
+      encoding: 'utf8',
+      timeout: 45_000,
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr.trim()).toMatch(/^Invalid configuration: USERS_TOKEN_SIGNING_KEY must not be set in notifications-service/);
+    const body = privateKey.split('\n').filter((line) => line && !line.startsWith('-----'));
+    for (const line of body) expect(result.stderr + result.stdout).not.toContain(line);
   }, 60_000);
 });

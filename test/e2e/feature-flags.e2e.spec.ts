@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import request from 'supertest';
 import { OrderEvents } from '@app/orders/contracts';
-import { accessTokensFor, CacheAside, declaredFlags, Flags, QueueFactory, rolloutBucket } from '@app/platform';
+import { CacheAside, declaredFlags, Flags, QueueFactory, rolloutBucket } from '@app/platform';
 import { MODULE_MANIFESTS } from '@app/manifests';
-import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
+import { signUpAndLogin, type SignedUpUser, testTokens } from '../support/auth-helpers';
 import { runCli } from '../support/cli';
 import { notificationsOf, orderEvent, publishOrderEvent, SmtpSink, SseClient, WebhookReceiver } from '../support/notifications';
 import { unfinishedJobs } from '../support/settled';
@@ -183,7 +183,7 @@ describe('Feature flags and kill switches across instances (e2e)', () => {
   });
 
   it('expiry-scheduling switch: no delayed job is enqueued, and the sweeper still expires the order', async () => {
-    const token = (role: 'admin' | 'customer') => accessTokensFor(a.config).sign({ userId: randomUUID(), role, sessionId: randomUUID() }).token;
+    const token = (role: 'admin' | 'customer') => testTokens(a.config).sign({ userId: randomUUID(), role, sessionId: randomUUID() }).token;
     const product = (await request(a.url).post('/v1/products').set(auth(token('admin'))).send({ sku: `FLAG-${randomUUID().slice(0, 8)}`, name: 'Kettle', priceCents: 500, currency: 'EUR', stock: 10 }).expect(201)).body as { id: string };
     const place = async (api: RunningApi) =>
       (await request(api.url).post('/v1/orders').set(auth(token('customer'))).send({ items: [{ productId: product.id, quantity: 1 }] }).expect(201)).body.id as string;

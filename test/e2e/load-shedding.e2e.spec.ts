@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import request from 'supertest';
-import { accessTokensFor } from '@app/platform';
-import { signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
+import { signUpAndLogin, type SignedUpUser, testTokens } from '../support/auth-helpers';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 
 /**
@@ -86,7 +85,7 @@ describe('Load shedding (e2e)', () => {
 
   function fixtures(running: RunningApi) {
     const as = (token: string) => ({ Authorization: `Bearer ${token}` });
-    const mint = (role: 'customer' | 'admin') => accessTokensFor(running.config).sign({ userId: randomUUID(), role, sessionId: randomUUID() }).token;
+    const mint = (role: 'customer' | 'admin') => testTokens(running.config).sign({ userId: randomUUID(), role, sessionId: randomUUID() }).token;
     const admin = mint('admin');
     const customer = mint('customer');
     return {

@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { AccessTokens, EventStreams } from '@app/platform';
-import { decodeClaims, signUpAndLogin, type SignedUpUser } from '../support/auth-helpers';
+import { EventStreams } from '@app/platform';
+import { decodeClaims, signUpAndLogin, testTokens, type SignedUpUser } from '../support/auth-helpers';
 import { SseClient } from '../support/notifications';
 import { createTestDatabase, eventually, startApi, type RunningApi } from '../support/test-env';
 
@@ -85,10 +85,11 @@ describe('Live stream limits and token expiry (e2e)', () => {
 
   it('ends a stream when its access token expires, with a last `token-expired` event, and gives its place back', async () => {
     const fay: SignedUpUser = await signUpAndLogin(api.url, 'Fay');
-    const { env } = api.config;
     // A real token of Fay's session, valid for about 2 s (ACCESS_TOKEN_TTL_S cannot go below 30).
-    const shortLived = new AccessTokens({ secret: env.JWT_SECRET, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, ttlSeconds: 2 });
-    const { token } = shortLived.sign({ userId: fay.id, role: 'customer', sessionId: String(decodeClaims(fay.accessToken).sid) });
+    const { token } = testTokens(api.config).sign(
+      { userId: fay.id, role: 'customer', sessionId: String(decodeClaims(fay.accessToken).sid) },
+      { notAfter: Math.floor(Date.now() / 1000) + 2 },
+    );
     const expiresAtMs = Number(decodeClaims(token).exp) * 1000;
 
     const stream = await connect(api, token);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
-import { accessTokensFor } from '@app/platform';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
+import { testTokens } from '../support/auth-helpers';
 
 /**
  * A claim on an Idempotency-Key that is taken over after 60 s (docs/api.md, "Idempotency")
@@ -14,7 +14,7 @@ describe('Orders: Idempotency-Key claim takeover is fenced (e2e)', () => {
   let api: RunningApi;
   let admin: string;
   const mint = (role: 'customer' | 'admin' = 'customer', userId: string = randomUUID()) =>
-    ({ userId, token: accessTokensFor(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
+    ({ userId, token: testTokens(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
   const place = (token: string, key: string, items: { productId: string; quantity: number }[]) =>
     request(api.url).post('/v1/orders').set(as(token)).set('Idempotency-Key', key).send({ items });

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
-import { accessTokensFor } from '@app/platform';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
-import { signUpAndLogin } from '../support/auth-helpers';
+import { signUpAndLogin, testTokens } from '../support/auth-helpers';
 
 /**
  * Stock under concurrency (docs/api.md, "PATCH /v1/products/:id" and "Orders"): product
@@ -15,7 +14,7 @@ describe('Orders: stock versions, If-Match, stockDelta, restore lock order (e2e)
   let api: RunningApi;
   let admin: string;
   const mint = (role: 'customer' | 'admin' = 'customer', userId: string = randomUUID()) =>
-    ({ userId, token: accessTokensFor(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
+    ({ userId, token: testTokens(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   async function product(stock: number, sku = `STK-${randomUUID().slice(0, 8)}`) {

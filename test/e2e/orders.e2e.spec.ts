@@ -2,17 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { getQueueToken } from '@nestjs/bull';
 import type { Job, Queue } from 'bull';
 import request from 'supertest';
-import { accessTokensFor } from '@app/platform';
 import { OrderEvents } from '@app/orders/contracts';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
-import { signUpAndLogin } from '../support/auth-helpers';
+import { signUpAndLogin, testTokens } from '../support/auth-helpers';
 
 describe('Orders: catalogue, placement, idempotency, lifecycle, expiry (e2e)', () => {
   let db: string;
   let api: RunningApi;
   let admin: string;
   const mint = (role: 'customer' | 'admin' = 'customer', userId: string = randomUUID()) =>
-    ({ userId, token: accessTokensFor(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
+    ({ userId, token: testTokens(api.config).sign({ userId, role, sessionId: randomUUID() }).token });
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
 
   async function product(stock: number, priceCents = 1000, sku = `SKU-${randomUUID().slice(0, 8)}`) {
@@ -308,8 +307,8 @@ describe('Order expiry saga (e2e)', () => {
   });
 
   it('expires a pending order after ORDER_PENDING_TTL and restores its stock; leaves a confirmed one alone', async () => {
-    const admin = accessTokensFor(api.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
-    const buyer = accessTokensFor(api.config).sign({ userId: randomUUID(), role: 'customer', sessionId: randomUUID() }).token;
+    const admin = testTokens(api.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
+    const buyer = testTokens(api.config).sign({ userId: randomUUID(), role: 'customer', sessionId: randomUUID() }).token;
     const p = (await request(api.url).post('/v1/products').set(as(admin)).send({ sku: 'EXP-1', name: 'Expiring', priceCents: 100, currency: 'EUR', stock: 5 }).expect(201)).body;
     const lapsing = (await request(api.url).post('/v1/orders').set(as(buyer)).send({ items: [{ productId: p.id, quantity: 2 }] }).expect(201)).body;
     const confirmed = (await request(api.url).post('/v1/orders').set(as(buyer)).send({ items: [{ productId: p.id, quantity: 1 }] }).expect(201)).body;
@@ -327,8 +326,8 @@ describe('Order expiry saga (e2e)', () => {
   });
 
   it('catches, on the next start, an expiry whose delayed job was lost', async () => {
-    const admin = accessTokensFor(api.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
-    const buyer = accessTokensFor(api.config).sign({ userId: randomUUID(), role: 'customer', sessionId: randomUUID() }).token;
+    const admin = testTokens(api.config).sign({ userId: randomUUID(), role: 'admin', sessionId: randomUUID() }).token;
+    const buyer = testTokens(api.config).sign({ userId: randomUUID(), role: 'customer', sessionId: randomUUID() }).token;
     const p = (await request(api.url).post('/v1/products').set(as(admin)).send({ sku: 'EXP-2', name: 'Lost job', priceCents: 100, currency: 'EUR', stock: 3 }).expect(201)).body;
     // An instance whose orders live long, so only the sweeper can expire them.
     const longLived = await startApi(db, { env: { ORDER_PENDING_TTL: '1h', ORDER_EXPIRY_SWEEP_INTERVAL_MS: '3600000' } });

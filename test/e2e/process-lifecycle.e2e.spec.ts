@@ -3,13 +3,18 @@ import path from 'node:path';
 import request from 'supertest';
 import { createTestDatabase, deleteRedisPrefix, runId, uniqueEmail } from '../support/test-env';
 import { AppProcess, freePort, ROOT } from '../support/processes';
+import { keyPairEnv } from '../support/auth-helpers';
+
+const prodKeys = keyPairEnv();
+const otherKeys = keyPairEnv();
 
 const MAIN = path.join(ROOT, 'dist/apps/api/src/main.js');
 
 describe('The API process', () => {
   describe('configuration is validated at boot', () => {
     const boot = (env: Record<string, string>) =>
-      spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 15_000 });
+      // Generous: loading the code alone has taken over 15 s on a loaded 2-core machine.
+      spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 45_000 });
 
     it.each([
       [{ PORT: 'abc' }, /^Invalid configuration: PORT must be integer \(got "abc"\)$/],
@@ -17,12 +22,74 @@ describe('The API process', () => {
       [{ USERS_DB_POOL_MAX: '0' }, /^Invalid configuration: USERS_DB_POOL_MAX must be >= 1/],
       [{ MODULES_ENABLED: 'users,no-such-module' }, /^Invalid configuration: MODULES_ENABLED names unknown module "no-such-module"/],
       [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL /],
+      // Production never starts without its token keys, nor with a key others cannot verify.
+      [{ NODE_ENV: 'production' }, /^Invalid configuration: AUTH_PUBLIC_KEYS is required in production/],
+      [{ NODE_ENV: 'production', ...prodKeys.verifier }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY is required in production/],
+      [{ NODE_ENV: 'production', ...prodKeys.verifier, USERS_TOKEN_SIGNING_KEY: otherKeys.signer.USERS_TOKEN_SIGNING_KEY }, /^Invalid configuration: the public key of USERS_TOKEN_SIGNING_KEY \(kid [\w-]+\) is not in AUTH_PUBLIC_KEYS/],
+      [{ ...prodKeys.verifier, USERS_TOKEN_SIGNING_KEY: 'not-a-key-but-secret-text' }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY not a PEM or JWK private key \(value not shown\)$/],
+      [{ AUTH_PUBLIC_KEYS: prodKeys.signer.USERS_TOKEN_SIGNING_KEY }, /^Invalid configuration: AUTH_PUBLIC_KEYS a PEM private key in the public key set/],
+      [{ NODE_ENV: 'production', MODULES_ENABLED: 'orders,notifications', ...prodKeys.signer }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY must not be set in api/],
     ])('stops with one line naming the variable for %j', (env, message) => {
       const result = boot(env);
       expect(result.status).toBe(78);
       const lines = result.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(message);
+      // Key material never reaches the output.
+      expect(result.stderr + result.stdout).not.toMatch(/not-a-key-but-secret-text|PRIVATE KEY|MC4CAQAw/);
+    }, 60_000);
+  });
+
+  describe('development start without token keys', () => {
+    let db: string;
+    const starts: { app: AppProcess; url: string }[] = [];
+    const redisPrefix = `${runId()}:devkeys`;
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      for (let i = 0; i < 2; i++) {
+        const port = await freePort();
+        const app = new AppProcess({
+          NODE_ENV: 'development',
+          DATABASE_URL: db,
+          DB_ROLE_PREFIX: runId(),
+          DB_BOOTSTRAP_ON_START: 'false',
+          REDIS_URL: process.env.TEST_REDIS_URL!,
+          REDIS_KEY_PREFIX: redisPrefix,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+        });
+        app.start();
+        starts.push({ app, url: `http://127.0.0.1:${port}` });
+      }
+      await Promise.all(starts.map(({ app }) => app.waitForLog(/"msg":"api listening"/, 45_000)));
+    }, 60_000);
+    afterAll(async () => {
+      for (const { app } of starts) app.signal('SIGTERM');
+      await Promise.race([Promise.all(starts.map(({ app }) => app.exit)), new Promise((r) => setTimeout(r, 15_000).unref())]);
+      for (const { app } of starts) app.kill();
+      await deleteRedisPrefix(process.env.TEST_REDIS_URL!, redisPrefix);
+    });
+
+    it('works with a key generated per start (a warning says so), and two starts never share a key', async () => {
+      const [first, second] = starts;
+      for (const { app } of starts) expect(app.text()).toMatch(/"level":"warn".*no USERS_TOKEN_SIGNING_KEY: signing access tokens with a key generated for this start only/);
+      const jwks = await Promise.all(starts.map(async ({ url }) => (await request(url).get('/.well-known/jwks.json').expect(200)).body.keys));
+      expect(jwks[0]).toHaveLength(1);
+      expect(jwks[1]).toHaveLength(1);
+      expect(jwks[0][0].kid).not.toBe(jwks[1][0].kid);
+      expect(jwks[0][0].x).not.toBe(jwks[1][0].x);
+
+      const account = { email: uniqueEmail('devkeys'), password: 'correct horse battery', name: 'Dev' };
+      await request(first.url).post('/v1/users').send(account).expect(201);
+      const credentials = { email: account.email, password: account.password };
+      const tokens = await Promise.all(starts.map(async ({ url }) => (await request(url).post('/v1/auth/login').send(credentials).expect(200)).body.accessToken as string));
+      await request(first.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[0]}`).expect(200);
+      await request(second.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[1]}`).expect(200);
+      // Each start trusts only its own key.
+      await request(second.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[0]}`).expect(401);
+      await request(first.url).get('/v1/users/me').set('Authorization', `Bearer ${tokens[1]}`).expect(401);
     });
   });
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { QueryFailedError } from 'typeorm';
@@ -14,7 +14,7 @@ const tag = () => randomBytes(6).toString('hex');
  * Issue 12: no personal data or secrets in logs. pino's error serializer used to copy
  * TypeORM's `QueryFailedError.parameters` (password hashes, emails, webhook secrets) and
  * Postgres' `detail` (`Failing row contains (…)`) into the log line of any unexpected
- * database error; config errors echoed rejected values (a short JWT_SECRET, URLs with
+ * database error; config errors echoed rejected values (a secret variable, URLs with
  * passwords).
  */
 describe('Security: what is logged', () => {
@@ -54,11 +54,13 @@ describe('Security: what is logged', () => {
           body: { email: 'x@example.com', password: 'correct horse battery' },
           refreshToken: 'refresh-secret',
           webhookSecret: 'whsec_abc',
+          config: { USERS_TOKEN_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----MC4CAQAwBQYDK2VwBCIEI' },
+          privateKey: 'MC4CAQAwBQYDK2VwBCIEI-key-material',
         },
         'request',
       );
       const text = lines.join('\n');
-      expect(text).not.toMatch(/Ada Lovelace|eyJhbGciOi|secret-cookie|correct horse|refresh-secret|whsec_abc/);
+      expect(text).not.toMatch(/Ada Lovelace|eyJhbGciOi|secret-cookie|correct horse|refresh-secret|whsec_abc|MC4CAQAw/);
       expect(JSON.parse(lines[0]).err.command).toEqual({ name: 'set' });
       expect(JSON.parse(lines[1])).toMatchObject({ req: { headers: { authorization: '[redacted]' } }, body: { password: '[redacted]' } });
     });
@@ -132,11 +134,16 @@ describe('Security: what is logged', () => {
       throw new Error(`accepted ${JSON.stringify(env)}`);
     };
 
-    it('name a short JWT_SECRET without quoting it', () => {
+    it('name a malformed USERS_TOKEN_SIGNING_KEY without quoting it', () => {
       const secret = 'short-but-secret-value';
-      expect(load({ JWT_SECRET: secret })).toThrow(ConfigError);
-      expect(load({ JWT_SECRET: secret })).toThrow(/JWT_SECRET must NOT have fewer than 32 characters/);
-      expect(load({ JWT_SECRET: secret })).not.toThrow(new RegExp(secret));
+      expect(load({ USERS_TOKEN_SIGNING_KEY: secret })).toThrow(ConfigError);
+      expect(load({ USERS_TOKEN_SIGNING_KEY: secret })).toThrow(/USERS_TOKEN_SIGNING_KEY not a PEM or JWK private key \(value not shown\)/);
+      expect(load({ USERS_TOKEN_SIGNING_KEY: secret })).not.toThrow(new RegExp(secret));
+      // A real key of a kind the product does not sign with: named, not quoted.
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const message = refusal({ USERS_TOKEN_SIGNING_KEY: rsa });
+      expect(message).toMatch(/USERS_TOKEN_SIGNING_KEY unsupported key type rsa/);
+      expect(message).not.toContain(rsa.split('\n')[1]);
     });
 
     it('never quote a password variable', () => {

@@ -1,6 +1,8 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, sign, type KeyObject } from 'node:crypto';
 import request from 'supertest';
 import { uniqueEmail } from './test-env';
+
+export { keyPairEnv, TEST_SIGNING_KEY, testTokens } from './token-keys';
 
 export interface SignedUpUser {
   id: string;
@@ -20,11 +22,22 @@ export async function signUpAndLogin(baseUrl: string, name = 'Test User'): Promi
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-/** Builds a JWT by hand, to forge the tokens the API must refuse. */
-export function forgeToken(header: Record<string, unknown>, claims: Record<string, unknown>, secret: string | null): string {
+/**
+ * Builds a JWT by hand, to forge the tokens the API must refuse: signed with a private
+ * key (Ed25519 → EdDSA, P-256 → ES256, whatever the header claims), with an HMAC-SHA256
+ * keyed by `key` (a string or bytes), or unsigned (`null`).
+ */
+export function forgeToken(header: Record<string, unknown>, claims: Record<string, unknown>, key: KeyObject | string | Buffer | null): string {
   const body = `${b64(header)}.${b64(claims)}`;
-  if (secret === null) return `${body}.`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+  if (key === null) return `${body}.`;
+  if (typeof key === 'string' || Buffer.isBuffer(key)) return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+  const signature =
+    key.asymmetricKeyType === 'ec' ? sign('sha256', Buffer.from(body), { key, dsaEncoding: 'ieee-p1363' }) : sign(null, Buffer.from(body), key);
+  return `${body}.${signature.toString('base64url')}`;
+}
+
+export function decodeHeader(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
 export function decodeClaims(token: string): Record<string, unknown> {

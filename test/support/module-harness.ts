@@ -4,7 +4,6 @@ import { Global, Module, type Provider, type Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pino from 'pino';
 import {
-  accessTokensFor,
   createHttpService,
   inboxQueueName,
   QueueFactory,
@@ -14,6 +13,7 @@ import {
 } from '@app/platform';
 import { MODULE_MANIFESTS } from '@app/manifests';
 import { DOMAIN_MODULE_CATALOGUE } from '../../apps/api/src/modules';
+import { testTokens } from './auth-helpers';
 import { createTestDatabase, deleteRedisPrefix, testConfig } from './test-env';
 
 /** The Nest module of a domain module, from the API's catalogue (every module, generated ones too). */
@@ -57,7 +57,7 @@ export async function bootModuleAlone(module: DomainModuleName, options: { fakes
   );
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.getHttpServer().address() as { port: number };
-  const tokens = accessTokensFor(config);
+  const tokens = testTokens(config);
   return {
     app,
     url: `http://127.0.0.1:${port}`,

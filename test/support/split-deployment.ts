@@ -2,6 +2,7 @@ import Bull from 'bull';
 import request from 'supertest';
 import { inboxQueueName } from '@app/platform';
 import { notificationsManifest } from '@app/notifications/manifest';
+import { keyPairEnv } from './auth-helpers';
 import { AppProcess, freePort } from './processes';
 import { startRouter } from './router';
 import { createTestDatabase, deleteRedisPrefix, eventually, query, runId, uniqueEmail } from './test-env';
@@ -43,24 +44,27 @@ export class SplitDeployment {
     readonly apiPort: number,
     readonly servicePort: number,
     private readonly common: Record<string, string>,
+    private readonly apiKeys: Record<string, string>,
     private readonly serviceEnv: Record<string, string>,
   ) {}
 
   static async create(tag: string, options: { serviceEnv?: Record<string, string> } = {}): Promise<SplitDeployment> {
     const db = await createTestDatabase();
     const prefix = `${runId()}:${tag}`;
+    const keys = keyPairEnv();
     const common = {
       DATABASE_URL: db,
       DB_ROLE_PREFIX: runId(),
       REDIS_URL: process.env.TEST_REDIS_URL!,
       REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: 'extraction-test-secret-0123456789abcdef',
+      // The service gets the public key only: the API (users) is the one process that signs.
+      ...keys.verifier,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       OUTBOX_POLL_INTERVAL_MS: '250',
       INBOX_BACKOFF_BASE_MS: '50',
     };
-    const deployment = new SplitDeployment(db, prefix, await freePort(), await freePort(), common, options.serviceEnv ?? {});
+    const deployment = new SplitDeployment(db, prefix, await freePort(), await freePort(), common, keys.signer, options.serviceEnv ?? {});
     deployment.routerHandle = await startRouter([{ prefix: '/v1/notifications', port: deployment.servicePort }], deployment.apiPort);
     return deployment;
   }
@@ -71,7 +75,7 @@ export class SplitDeployment {
   }
 
   async startApi(): Promise<AppProcess> {
-    const api = new AppProcess({ ...this.common, PORT: String(this.apiPort), MODULES_ENABLED: 'users,orders' });
+    const api = new AppProcess({ ...this.common, ...this.apiKeys, PORT: String(this.apiPort), MODULES_ENABLED: 'users,orders' });
     this.processes.push(api);
     api.start();
     // Generous: on a loaded 2-core CI machine a cold Nest boot has taken over 20 s.

@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { listenInternal, loadConfig, type AppConfig } from '@app/platform';
 import { createApiApp } from '../../apps/api/src/api.app';
 import { MODULE_MANIFESTS } from '@app/manifests';
+import { keyPairEnv, TEST_SIGNING_KEY } from './token-keys';
 
 const suffix = () => randomBytes(4).toString('hex');
 
@@ -68,6 +69,8 @@ export function testConfig(databaseUrl: string, options: TestEnvOptions = {}): A
       // Tests share a loaded machine: its scheduling delays are not the app's load, and would
       // shed requests at random. Load-shedding tests set their own limits.
       SHED_MAX_EVENT_LOOP_DELAY_MS: '60000',
+      // Tokens the tests mint themselves (testTokens) verify everywhere; '' unsets either.
+      ...keyPairEnv(TEST_SIGNING_KEY).signer,
       ...options.env,
     },
     MODULE_MANIFESTS,

@@ -8,6 +8,7 @@ export * from './auth/auth.decorators';
 export * from './auth/auth.errors';
 export * from './auth/auth.guard';
 export * from './auth/session-revocation.store';
+export * from './auth/token-keys';
 export * from './cache/cache-aside';
 export * from './bootstrap/http-service';
 export * from './config/app-config';

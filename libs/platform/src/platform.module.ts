@@ -62,6 +62,7 @@ export class PlatformModule {
    */
   static forRoot(config: AppConfig, logger: Logger, manifests: readonly ModuleManifest[]): DynamicModule {
     for (const problem of manifestProblems(manifests)) logger.error({ problem }, 'module manifests disagree');
+    logAuthKeys(config, logger);
     return {
       global: true,
       module: PlatformModule,
@@ -100,4 +101,19 @@ export class PlatformModule {
       exports: [EventRouting, Flags],
     };
   }
+}
+
+/** What an operator must know about this process's access-token keys (never the keys). */
+function logAuthKeys(config: AppConfig, logger: Logger): void {
+  const { generated, ignored, publicKeys } = config.auth;
+  if (generated) {
+    logger.warn(
+      { kid: generated.kid, variable: generated.variable },
+      `no ${generated.variable}: signing access tokens with a key generated for this start only (development); tokens end with the process and other processes verify them only if given its public key (GET /.well-known/jwks.json)`,
+    );
+  }
+  for (const variable of ignored) {
+    logger.warn({ variable }, `${variable} is set but its module does not run in this process: not loaded; remove it from this process's environment`);
+  }
+  if (publicKeys.length === 0) logger.warn('no AUTH_PUBLIC_KEYS: every request with a bearer token will be refused');
 }

@@ -23,6 +23,18 @@ export const usersManifest = {
   config: Type.Object({
     /** Lifetime of a refresh token (rotated on each use). */
     REFRESH_TOKEN_TTL_S: Int(30 * 86400, 60, 365 * 86400),
+    /**
+     * Absolute lifetime of a session from its login: no refresh extends it, and no access
+     * token of the session expires after it. Then the user signs in again.
+     */
+    SESSION_MAX_LIFETIME_S: Int(30 * 86400, 1, 365 * 86400),
+    /**
+     * The private key (Ed25519 or P-256; PEM or JWK) access tokens are signed with. Only
+     * the process that runs this module loads it; its public key goes in AUTH_PUBLIC_KEYS
+     * of every process. Required in production; generated per start elsewhere. The
+     * marker is the platform's TOKEN_SIGNING_KEY (a manifest imports no platform values).
+     */
+    USERS_TOKEN_SIGNING_KEY: Type.Optional(Type.String({ minLength: 1, 'x-access-token-signing-key': true })),
     LOGIN_MAX_FAILURES_PER_ACCOUNT: Int(5, 1, 1000),
     LOGIN_MAX_FAILURES_PER_IP: Int(20, 1, 100000),
     LOGIN_FAILURE_WINDOW_S: Int(900, 1, 86400),

@@ -8,6 +8,7 @@ import { SessionsService } from './application/sessions.service';
 import { RevokeSessionOnSessionRevokedHandler } from './consumers/revoke-session-on-session-revoked.handler';
 import { USERS_FACADE } from './contracts';
 import { AuthController } from './http/auth.controller';
+import { JwksController } from './http/jwks.controller';
 import { UsersController } from './http/users.controller';
 import { usersDatabase } from './persistence/users.database';
 import { usersManifest } from './module.manifest';
@@ -16,7 +17,7 @@ import { usersManifest } from './module.manifest';
 @Global()
 @Module({
   imports: [...moduleDatabaseImports(usersDatabase)],
-  controllers: [UsersController, AuthController],
+  controllers: [UsersController, AuthController, JwksController],
   providers: [
     PasswordHasher,
     LoginThrottle,

@@ -1,4 +1,5 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import type { SigningKey, TokenAlgorithm, VerificationKey } from './token-keys';
 
 export type Role = 'customer' | 'admin';
 
@@ -13,7 +14,6 @@ export interface AuthenticatedUser {
 }
 
 export interface AccessTokenSettings {
-  secret: string;
   issuer: string;
   audience: string;
   ttlSeconds: number;
@@ -23,21 +23,34 @@ export class InvalidAccessTokenError extends Error {
   override name = 'InvalidAccessTokenError';
 }
 
-const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+/** How far another machine's clock may run ahead of ours (iat, nbf). */
+export const CLOCK_SKEW_S = 30;
+
+const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** ES256 signatures are JOSE's raw r‖s, not DER. */
+const signatureOptions = (alg: TokenAlgorithm) => (alg === 'ES256' ? { digest: 'sha256', dsaEncoding: 'ieee-p1363' as const } : { digest: null, dsaEncoding: undefined });
 
 /**
- * HS256 JWTs with the algorithm pinned: the header must say exactly HS256, so `alg: none`
- * and algorithm-confusion tokens fail before any signature work. Issuer, audience,
- * expiry and not-before are always checked. Written on node:crypto (60 lines) rather
- * than a library: `jose` is ESM-only (jest runs CommonJS here) and `jsonwebtoken` adds
- * nothing for one pinned algorithm. Signatures are compared in constant time.
+ * Mints access tokens: a JWS signed with the one private key (EdDSA or ES256), its `kid`
+ * in the header. Only the module that owns sessions holds a signer; every other process
+ * only verifies (docs/architecture.md, "Authentication").
  */
-export class AccessTokens {
-  constructor(private readonly settings: AccessTokenSettings) {}
+export class AccessTokenSigner {
+  constructor(
+    private readonly key: SigningKey,
+    private readonly settings: AccessTokenSettings,
+  ) {}
 
-  sign(user: AuthenticatedUser, now = Date.now()): { token: string; expiresIn: number } {
+  get kid(): string {
+    return this.key.kid;
+  }
+
+  /** `notAfter` (epoch seconds): the token never outlives its session's absolute end. */
+  sign(user: AuthenticatedUser, options: { notAfter?: number } = {}, now = Date.now()): { token: string; expiresIn: number } {
     const iat = Math.floor(now / 1000);
-    const payload = {
+    const exp = Math.min(iat + this.settings.ttlSeconds, options.notAfter ?? Number.POSITIVE_INFINITY);
+    const claims = {
       iss: this.settings.issuer,
       aud: this.settings.audience,
       sub: user.userId,
@@ -45,11 +58,36 @@ export class AccessTokens {
       sid: user.sessionId,
       iat,
       nbf: iat,
-      exp: iat + this.settings.ttlSeconds,
+      exp,
       jti: randomUUID(),
     };
-    const body = `${HEADER}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    return { token: `${body}.${this.signature(body)}`, expiresIn: this.settings.ttlSeconds };
+    const input = `${b64json({ alg: this.key.alg, typ: 'JWT', kid: this.key.kid })}.${b64json(claims)}`;
+    const { digest, dsaEncoding } = signatureOptions(this.key.alg);
+    const signature = cryptoSign(digest, Buffer.from(input), { key: this.key.privateKey, dsaEncoding });
+    return { token: `${input}.${signature.toString('base64url')}`, expiresIn: Math.max(0, exp - iat) };
+  }
+}
+
+/**
+ * Verifies access tokens with public keys only. The header must name a known `kid`, and
+ * `alg` must be exactly that key's algorithm: `none`, HS* (an HMAC keyed with the public
+ * key) and any other algorithm fail before signature work. Then issuer, audience, expiry,
+ * not-before, and `iat`: not in the future beyond CLOCK_SKEW_S, not older than the token
+ * lifetime (so lowering ACCESS_TOKEN_TTL_S also shortens tokens already issued).
+ * Written on node:crypto: `jose` is ESM-only (jest runs CommonJS here).
+ */
+export class AccessTokenVerifier {
+  private readonly keys: ReadonlyMap<string, VerificationKey>;
+
+  constructor(
+    keys: readonly VerificationKey[],
+    private readonly settings: AccessTokenSettings,
+  ) {
+    this.keys = new Map(keys.map((key) => [key.kid, key]));
+  }
+
+  get keyCount(): number {
+    return this.keys.size;
   }
 
   verify(token: string, now = Date.now()): AuthenticatedUser {
@@ -59,11 +97,18 @@ export class AccessTokens {
     let claims: Record<string, unknown>;
     try {
       const decodedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
-      if (decodedHeader.alg !== 'HS256') throw new InvalidAccessTokenError('algorithm not allowed');
-      const expected = Buffer.from(this.signature(`${header}.${payload}`));
-      const given = Buffer.from(signature);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new InvalidAccessTokenError('bad signature');
+      if (typeof decodedHeader !== 'object' || decodedHeader === null) throw new InvalidAccessTokenError('malformed header');
+      if (decodedHeader.typ !== undefined && decodedHeader.typ !== 'JWT') throw new InvalidAccessTokenError('not a JWT');
+      // Extensions we do not implement must not be ignored (RFC 7515 §4.1.11).
+      if (decodedHeader.crit !== undefined) throw new InvalidAccessTokenError('critical header not supported');
+      const key = typeof decodedHeader.kid === 'string' ? this.keys.get(decodedHeader.kid) : undefined;
+      if (!key) throw new InvalidAccessTokenError('unknown key');
+      if (decodedHeader.alg !== key.alg) throw new InvalidAccessTokenError('algorithm not allowed');
+      const { digest, dsaEncoding } = signatureOptions(key.alg);
+      const valid = cryptoVerify(digest, Buffer.from(`${header}.${payload}`), { key: key.publicKey, dsaEncoding }, Buffer.from(signature, 'base64url'));
+      if (!valid) throw new InvalidAccessTokenError('bad signature');
       claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+      if (typeof claims !== 'object' || claims === null) throw new InvalidAccessTokenError('malformed claims');
     } catch (error) {
       if (error instanceof InvalidAccessTokenError) throw error;
       throw new InvalidAccessTokenError('malformed token');
@@ -73,13 +118,13 @@ export class AccessTokens {
     const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (!audiences.includes(this.settings.audience)) throw new InvalidAccessTokenError('wrong audience');
     if (typeof claims.exp !== 'number' || claims.exp <= seconds) throw new InvalidAccessTokenError('expired');
-    if (typeof claims.nbf === 'number' && claims.nbf > seconds + 30) throw new InvalidAccessTokenError('not yet valid');
+    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > seconds + CLOCK_SKEW_S)) throw new InvalidAccessTokenError('not yet valid');
+    if (typeof claims.iat !== 'number') throw new InvalidAccessTokenError('no issue time');
+    if (claims.iat > seconds + CLOCK_SKEW_S) throw new InvalidAccessTokenError('issued in the future');
+    if (claims.iat < seconds - this.settings.ttlSeconds - CLOCK_SKEW_S) throw new InvalidAccessTokenError('issued too long ago');
+    if (claims.exp > claims.iat + this.settings.ttlSeconds) throw new InvalidAccessTokenError('lifetime too long');
     if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw new InvalidAccessTokenError('missing claims');
     if (claims.role !== 'customer' && claims.role !== 'admin') throw new InvalidAccessTokenError('unknown role');
     return { userId: claims.sub, role: claims.role, sessionId: claims.sid, expiresAt: claims.exp * 1000 };
-  }
-
-  private signature(input: string): string {
-    return createHmac('sha256', this.settings.secret).update(input).digest('base64url');
   }
 }

@@ -2,14 +2,15 @@ import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@ne
 import { Reflector } from '@nestjs/core';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
-import { AccessTokens, InvalidAccessTokenError, type Role } from './access-token';
+import { AccessTokenSigner, AccessTokenVerifier, InvalidAccessTokenError, type AccessTokenSettings, type Role } from './access-token';
+import { parseSigningKey } from './token-keys';
 import { IS_PUBLIC, REQUIRED_ROLES, type AuthenticatedRequest } from './auth.decorators';
 import { ForbiddenRoleError, UnauthenticatedError } from './auth.errors';
 import { SessionRevocationStore } from './session-revocation.store';
 
 /**
  * Global guard: every route needs a valid bearer access token unless marked @Public().
- * Verifies the JWT locally, then checks that its session was not revoked (shared
+ * Verifies the JWT locally with the public keys only, then checks that its session was not revoked (shared
  * state), then the route's @Roles.
  */
 interface RouteAuth {
@@ -19,7 +20,7 @@ interface RouteAuth {
 
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly tokens: AccessTokens;
+  private readonly tokens: AccessTokenVerifier;
   /** Route metadata never changes after boot: read it once per handler, not per request. */
   private readonly routes = new WeakMap<object, RouteAuth>();
 
@@ -28,7 +29,7 @@ export class AuthGuard implements CanActivate {
     private readonly revocations: SessionRevocationStore,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.tokens = accessTokensFor(config);
+    this.tokens = accessTokenVerifierFor(config);
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -68,11 +69,20 @@ export class AuthGuard implements CanActivate {
   }
 }
 
-export function accessTokensFor(config: AppConfig): AccessTokens {
-  return new AccessTokens({
-    secret: config.env.JWT_SECRET,
-    issuer: config.env.JWT_ISSUER,
-    audience: config.env.JWT_AUDIENCE,
-    ttlSeconds: config.env.ACCESS_TOKEN_TTL_S,
-  });
+export function accessTokenSettings(config: AppConfig): AccessTokenSettings {
+  return { issuer: config.env.JWT_ISSUER, audience: config.env.JWT_AUDIENCE, ttlSeconds: config.env.ACCESS_TOKEN_TTL_S };
+}
+
+/** Every process verifies with the platform's public key set (AUTH_PUBLIC_KEYS). */
+export function accessTokenVerifierFor(config: AppConfig): AccessTokenVerifier {
+  return new AccessTokenVerifier(config.auth.publicKeys, accessTokenSettings(config));
+}
+
+/**
+ * For the one module that owns sessions: a signer from its own signing-key variable
+ * (already validated, or generated for this start, by loadConfig).
+ */
+export function accessTokenSignerFor(config: AppConfig, signingKey: string | undefined): AccessTokenSigner {
+  if (signingKey === undefined) throw new Error('No access-token signing key: is the module that signs tokens enabled in this process?');
+  return new AccessTokenSigner(parseSigningKey(signingKey), accessTokenSettings(config));
 }

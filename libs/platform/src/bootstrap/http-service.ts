@@ -62,6 +62,12 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
   let config: AppConfig;
   try {
     config = loadConfig({ ...process.env, ...definition.envOverrides }, definition.manifests);
+    // A service that does not run the signing module must not be handed its private key.
+    if (config.env.NODE_ENV === 'production' && config.auth.ignored.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration: ${config.auth.ignored.join(', ')} must not be set in ${definition.name}: it does not run the module that signs access tokens (give it AUTH_PUBLIC_KEYS only)`,
+      );
+    }
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

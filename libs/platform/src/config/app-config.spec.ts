@@ -1,6 +1,8 @@
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import { generateSigningKey, parseSigningKey, privateKeyPem, publicJwk, publicKeyPem } from '../auth/token-keys';
 import type { ModuleManifest } from '../messaging/module-manifest';
-import { ConfigError, loadConfig as load, moduleConfig } from './app-config';
+import { ConfigError, loadConfig as load, moduleConfig, TOKEN_SIGNING_KEY } from './app-config';
 
 // The platform knows no domain module: these stand in for the manifests an app passes.
 const manifest = (name: string, config?: ModuleManifest['config']): ModuleManifest =>
@@ -45,14 +47,14 @@ describe('loadConfig', () => {
   });
 
   it('in production requires each module role\'s own password', () => {
-    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), FLAGS_DB_PASSWORD: 'platform-pass', CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DATABASE_URL: 'postgres://s:shipping-pass@db/shop' };
+    const production = { NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicKeyPem(generateSigningKey()), FLAGS_DB_PASSWORD: 'platform-pass', CATALOG_DB_PASSWORD: 'catalog-pass', SHIPPING_DATABASE_URL: 'postgres://s:shipping-pass@db/shop' };
     expect(() => loadConfig(production)).toThrow('BILLING_DATABASE_URL or BILLING_DB_PASSWORD is required in production');
     expect(() => loadConfig({ ...production, BILLING_DATABASE_URL: 'postgres://b@db/shop' })).toThrow('BILLING_DATABASE_URL has no password');
     expect(loadConfig({ ...production, BILLING_DB_PASSWORD: 'billing-pass' }).databases.shipping.role).toBe('s');
   });
 
   it('in production a serving process needs the passwords of its enabled modules only', () => {
-    const serving = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
+    const serving = { NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicKeyPem(generateSigningKey()), MODULES_ENABLED: 'catalog', CATALOG_DB_PASSWORD: 'catalog-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
     expect(new URL(loadConfig(serving).databases.shipping.url).password).toBe('');
     // The platform's own role (feature flags) is read by every process: its password is always needed.
     expect(() => loadConfig({ ...serving, FLAGS_DB_PASSWORD: '' })).toThrow('FLAGS_DATABASE_URL or FLAGS_DB_PASSWORD is required in production');
@@ -110,5 +112,84 @@ describe('loadConfig', () => {
     expect(() => load({}, [billing, twice])).toThrow('BILLING_RETRY_LIMIT is declared by both module "billing" and module "refunds"');
     const clash = { ...manifest('web'), config: Type.Object({ PORT: Type.Integer({ default: 1 }) }) };
     expect(() => load({}, [clash])).toThrow('PORT is declared by both the platform and module "web"');
+  });
+});
+
+describe('loadConfig: access-token keys', () => {
+  // A module that signs access tokens, as the users manifest declares it.
+  const accounts = manifest('accounts', Type.Object({ ACCOUNTS_SIGNING_KEY: Type.Optional(Type.String({ minLength: 1, [TOKEN_SIGNING_KEY]: true })) }));
+  const all = [accounts, manifest('mailer')];
+  const pair = () => {
+    const key = generateSigningKey();
+    return { key, privatePem: privateKeyPem(key), publicPem: publicKeyPem(key) };
+  };
+
+  it('outside production without a key: a fresh pair per load, trusted by this process only', () => {
+    const first = load({}, all);
+    const second = load({}, all);
+    expect(first.auth.generated).toEqual({ variable: 'ACCOUNTS_SIGNING_KEY', module: 'accounts', kid: expect.any(String) });
+    expect(first.auth.generated!.kid).not.toBe(second.auth.generated!.kid);
+    expect(first.auth.publicKeys.map((k) => k.kid)).toEqual([first.auth.generated!.kid]);
+    // The module gets its private key; the platform's key set holds public halves only.
+    expect(parseSigningKey(first.modules.accounts.ACCOUNTS_SIGNING_KEY as string).kid).toBe(first.auth.generated!.kid);
+    expect(first.auth.publicKeys.every((k) => !('privateKey' in k) && k.publicKey.type === 'public')).toBe(true);
+  });
+
+  it('drops the signing key in a process that does not run its module', () => {
+    const { privatePem, publicPem } = pair();
+    const config = load({ MODULES_ENABLED: 'mailer', AUTH_PUBLIC_KEYS: publicPem, ACCOUNTS_SIGNING_KEY: privatePem }, all);
+    expect(config.modules.accounts).not.toHaveProperty('ACCOUNTS_SIGNING_KEY');
+    expect(config.auth.ignored).toEqual(['ACCOUNTS_SIGNING_KEY']);
+    expect(config.auth.generated).toBeUndefined();
+    expect(load({ MODULES_ENABLED: 'mailer', NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicPem }, all).auth.publicKeys).toHaveLength(1);
+  });
+
+  it('in production requires both, and the signing key published in AUTH_PUBLIC_KEYS', () => {
+    const { key, privatePem, publicPem } = pair();
+    const next = pair();
+    expect(() => load({ NODE_ENV: 'production', ACCOUNTS_SIGNING_KEY: privatePem }, all)).toThrow('AUTH_PUBLIC_KEYS is required in production');
+    expect(() => load({ NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicPem }, all)).toThrow('ACCOUNTS_SIGNING_KEY is required in production');
+    expect(() => load({ NODE_ENV: 'production', AUTH_PUBLIC_KEYS: next.publicPem, ACCOUNTS_SIGNING_KEY: privatePem }, all)).toThrow(
+      `the public key of ACCOUNTS_SIGNING_KEY (kid ${key.kid}) is not in AUTH_PUBLIC_KEYS`,
+    );
+    // A rotation: the current and the next key published, the current one signing.
+    const config = load({ NODE_ENV: 'production', AUTH_PUBLIC_KEYS: `${publicPem}\n${next.publicPem}`, ACCOUNTS_SIGNING_KEY: privatePem }, all);
+    expect(config.auth.publicKeys.map((k) => k.kid)).toEqual([key.kid, next.key.kid]);
+  });
+
+  it('reads the key set as PEMs, a JWKS, a JWK array or one JWK; the kid is the RFC 7638 thumbprint', () => {
+    const a = pair();
+    const b = pair();
+    const jwks = JSON.stringify({ keys: [publicJwk(a.key), publicJwk(b.key)] });
+    for (const text of [`${a.publicPem}${b.publicPem}`, jwks, JSON.stringify([publicJwk(a.key), publicJwk(b.key)]), a.publicPem.replace(/\n/g, '\\n')]) {
+      const kids = load({ AUTH_PUBLIC_KEYS: text }, [manifest('mailer')]).auth.publicKeys.map((k) => k.kid);
+      expect(kids[0]).toBe(a.key.kid);
+    }
+    expect(load({ AUTH_PUBLIC_KEYS: JSON.stringify(publicJwk(b.key)) }, [manifest('mailer')]).auth.publicKeys[0].kid).toBe(b.key.kid);
+    // RFC 7638 (and RFC 8037 §2 for OKP): SHA-256 of the required members, sorted, no spaces.
+    const jwk = a.key.publicKey.export({ format: 'jwk' });
+    expect(a.key.kid).toBe(createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${jwk.x}"}`).digest('base64url'));
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const es = load({ AUTH_PUBLIC_KEYS: p256.publicKey.export({ format: 'pem', type: 'spki' }).toString() }, [manifest('mailer')]).auth.publicKeys[0];
+    expect(es.alg).toBe('ES256');
+  });
+
+  it.each([
+    [{ AUTH_PUBLIC_KEYS: 'hello' }, 'AUTH_PUBLIC_KEYS no PEM block or JSON key found'],
+    [{ AUTH_PUBLIC_KEYS: '{"kty":"OKP"}' }, 'AUTH_PUBLIC_KEYS not a JWKS, JWK or PEM public key'],
+    [{ ACCOUNTS_SIGNING_KEY: 'secret-text-not-a-key' }, 'ACCOUNTS_SIGNING_KEY not a PEM or JWK private key (value not shown)'],
+  ])('refuses %j naming the variable, never the value', (env, message) => {
+    expect(() => load(env, all)).toThrow(ConfigError);
+    expect(() => load(env, all)).toThrow(message);
+    expect(() => load(env, all)).not.toThrow(/secret-text/);
+  });
+
+  it('refuses a private key in the public set, and keys of other types', () => {
+    const { privatePem } = pair();
+    expect(() => load({ AUTH_PUBLIC_KEYS: privatePem }, all)).toThrow('a PEM private key in the public key set');
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    expect(() => load({ AUTH_PUBLIC_KEYS: publicKey.export({ format: 'pem', type: 'spki' }).toString() }, all)).toThrow('unsupported key type rsa');
+    expect(() => load({ ACCOUNTS_SIGNING_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }, all)).toThrow('unsupported key type rsa');
+    expect(() => load({ AUTH_PUBLIC_KEYS: JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }) }, all)).toThrow('has a private part');
   });
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import Ajv from 'ajv';
 import type { ModuleManifest } from '../messaging/module-manifest';
+import { generateSigningKey, parsePublicKeys, parseSigningKey, privateKeyPem, TokenKeyError, type VerificationKey } from '../auth/token-keys';
 
 /**
  * A domain module's name, as its manifest declares it. The platform knows no module by
@@ -83,8 +84,11 @@ export const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Int(1024 * 1024, 1024, 64 * 1024 * 1024),
   /** Bull Board at /admin/queues (admin access token required; keep it off the public proxy). */
   BULL_BOARD_ENABLED: Type.Boolean({ default: true }),
-  /** HS256 signing key for access tokens. Required in production; a dev default elsewhere. */
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /**
+   * The public keys every process verifies access tokens with (JWKS JSON, JWK(s) or PEM
+   * public keys). Required in production; see authKeys in loadConfig.
+   */
+  AUTH_PUBLIC_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'mm-api' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'mm-clients' }),
   ACCESS_TOKEN_TTL_S: Int(900, 30, 86400),
@@ -158,8 +162,27 @@ export interface ModuleDatabaseConfig {
   statementTimeoutMs: number;
 }
 
+/**
+ * Marks a module's variable as the private key that signs access tokens (PEM or JWK):
+ * `Type.Optional(Type.String({ 'x-access-token-signing-key': true }))` in its manifest.
+ * loadConfig loads it only in a process that runs that module, checks that its public
+ * key is published in AUTH_PUBLIC_KEYS, and generates one per start outside production.
+ */
+export const TOKEN_SIGNING_KEY = 'x-access-token-signing-key';
+
+/** The access-token keys of this process (docs/architecture.md, "Authentication"). */
+export interface AuthKeysConfig {
+  /** What this process verifies with: AUTH_PUBLIC_KEYS, plus a development key it signs with. */
+  publicKeys: readonly VerificationKey[];
+  /** Set when a running module had no signing key and one was generated for this start. */
+  generated?: { variable: string; module: DomainModuleName; kid: string };
+  /** Signing-key variables set for modules this process does not run: not loaded. */
+  ignored: readonly string[];
+}
+
 export interface AppConfig {
-  env: Env & { JWT_SECRET: string; DB_ROLE_PREFIX: string };
+  env: Env & { DB_ROLE_PREFIX: string };
+  auth: AuthKeysConfig;
   enabledModules: ReadonlySet<DomainModuleName>;
   /** Every module of the manifests (enabled or not): relays and the CLI reach them all. */
   databases: Readonly<Record<DomainModuleName, ModuleDatabaseConfig>>;
@@ -228,7 +251,7 @@ function isProxyAddress(entry: string): boolean {
 }
 
 /** Variables whose value never appears in an error message. */
-const SECRET_VARIABLE = /(SECRET|PASSWORD|PASSPHRASE|TOKEN|PRIVATE_KEY|API_KEY|CREDENTIALS?)$/;
+const SECRET_VARIABLE = /(SECRET|PASSWORD|PASSPHRASE|TOKEN|PRIVATE_KEY|SIGNING_KEY|API_KEY|CREDENTIALS?)$/;
 
 /**
  * How a rejected value may be quoted in a configuration error: never for a secret-like
@@ -334,7 +357,7 @@ function developmentPassword(adminUrl: string, role: string): string {
 export interface LoadConfigOptions {
   /**
    * `bootstrap`: the one-shot database step (db-bootstrap.ts). It needs the admin URL and
-   * every module's password, but none of the serving secrets (JWT_SECRET).
+   * every module's password, but none of the serving secrets (token keys).
    */
   purpose?: 'serve' | 'bootstrap';
 }
@@ -351,13 +374,8 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
   if (bootstrap && parsed.NODE_ENV === 'production' && !source.DATABASE_URL) {
     throw new ConfigError('Invalid configuration: DATABASE_URL (the admin connection) is required by the database bootstrap in production');
   }
-  if (!parsed.JWT_SECRET && parsed.NODE_ENV === 'production' && !bootstrap) {
-    throw new ConfigError('Invalid configuration: JWT_SECRET is required in production (at least 32 characters)');
-  }
-  // Outside production a fixed development key keeps `npm start` zero-configuration.
   const env = {
     ...parsed,
-    JWT_SECRET: parsed.JWT_SECRET ?? 'development-only-secret-change-me-0123456789',
     DB_ROLE_PREFIX: parsed.DB_ROLE_PREFIX ?? defaultRolePrefix(parsed.DATABASE_URL),
   };
   const known = manifests.map((m) => m.name);
@@ -369,6 +387,7 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
   }
   const declaredBy = new Map(Object.keys(EnvSchema.properties).map((key) => [key, 'the platform']));
   const modules: Record<string, Record<string, unknown>> = {};
+  const signingKeys: { module: string; variable: string }[] = [];
   const databases: Record<string, ModuleDatabaseConfig> = {};
   for (const manifest of manifests) {
     const module = manifest.name;
@@ -379,6 +398,8 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
       declaredBy.set(key, `module "${module}"`);
     }
     modules[module] = validate(schema, pick(source, Object.keys(schema.properties)));
+    const properties = schema.properties as Record<string, Record<string, unknown>>;
+    for (const variable of Object.keys(properties)) if (properties[variable][TOKEN_SIGNING_KEY] === true) signingKeys.push({ module, variable });
     const prefix = `${module.toUpperCase()}_`;
     const o = validate(ModuleOverrideSchema, pick(source, Object.keys(ModuleOverrideSchema.properties), prefix), prefix);
     // In production a process needs the passwords of the modules it runs (or bootstraps) only.
@@ -403,7 +424,10 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
     'FLAGS_',
     env.NODE_ENV === 'production',
   );
-  return { env, enabledModules: new Set(requested), databases, modules, platformDatabase };
+  const enabledModules = new Set(requested);
+  // The bootstrap step signs and verifies nothing: it needs no token keys (docs/architecture.md, "Database roles").
+  const auth = bootstrap ? { publicKeys: [], generated: undefined, ignored: [] } : authKeys(env, enabledModules, modules, signingKeys);
+  return { env, auth, enabledModules, databases, modules, platformDatabase };
 }
 
 /**
@@ -438,4 +462,70 @@ function moduleConnection(
   }
   const password = o.DB_PASSWORD ?? (env.NODE_ENV === 'production' ? '' : developmentPassword(env.DATABASE_URL, role));
   return { role, url: urlForRole(env.DATABASE_URL, role, password) };
+}
+
+/**
+ * The access-token keys (docs/architecture.md, "Authentication"). Every process verifies
+ * with AUTH_PUBLIC_KEYS. The signing key (a module variable marked TokenSigningKeySetting)
+ * is loaded only where its module runs; elsewhere it is dropped from the config, so an
+ * extracted service cannot mint tokens even if it was handed the key. In production both
+ * are required and the signing key's public half must be published in AUTH_PUBLIC_KEYS
+ * (else the other processes would refuse its tokens). Outside production a missing
+ * signing key is generated for this start only (never a key written in the source), and
+ * the process trusts its own public key.
+ */
+function authKeys(
+  env: Env,
+  enabled: ReadonlySet<string>,
+  modules: Record<string, Record<string, unknown>>,
+  signingKeys: readonly { module: string; variable: string }[],
+): AuthKeysConfig {
+  const production = env.NODE_ENV === 'production';
+  let publicKeys: VerificationKey[] = [];
+  if (env.AUTH_PUBLIC_KEYS !== undefined) {
+    try {
+      publicKeys = parsePublicKeys(env.AUTH_PUBLIC_KEYS);
+    } catch (error) {
+      if (!(error instanceof TokenKeyError)) throw error;
+      throw new ConfigError(`Invalid configuration: AUTH_PUBLIC_KEYS ${error.message} (value not shown)`);
+    }
+  } else if (production) {
+    throw new ConfigError('Invalid configuration: AUTH_PUBLIC_KEYS is required in production (the public key(s) access tokens are verified with)');
+  }
+  const ignored: string[] = [];
+  let generated: AuthKeysConfig['generated'];
+  for (const { module, variable } of signingKeys) {
+    const values = modules[module];
+    const text = values[variable] as string | undefined;
+    if (!enabled.has(module)) {
+      if (text !== undefined) ignored.push(variable);
+      delete values[variable];
+      continue;
+    }
+    if (text === undefined) {
+      if (production) {
+        throw new ConfigError(`Invalid configuration: ${variable} is required in production (the private key module "${module}" signs access tokens with)`);
+      }
+      const key = generateSigningKey();
+      values[variable] = privateKeyPem(key);
+      generated = { variable, module, kid: key.kid };
+      publicKeys = [...publicKeys, key];
+      continue;
+    }
+    let key;
+    try {
+      key = parseSigningKey(text);
+    } catch (error) {
+      if (!(error instanceof TokenKeyError)) throw error;
+      throw new ConfigError(`Invalid configuration: ${variable} ${error.message} (value not shown)`);
+    }
+    if (!publicKeys.some((known) => known.kid === key.kid)) {
+      if (production) {
+        throw new ConfigError(`Invalid configuration: the public key of ${variable} (kid ${key.kid}) is not in AUTH_PUBLIC_KEYS: other processes would refuse its tokens`);
+      }
+      publicKeys = [...publicKeys, key];
+    }
+  }
+  // Only public halves leave this function: a SigningKey is also a VerificationKey.
+  return { publicKeys: publicKeys.map(({ kid, alg, publicKey }) => ({ kid, alg, publicKey })), generated, ignored };
 }

@@ -3,8 +3,8 @@ import { BullAdapter } from '@bull-board/api/bullAdapter';
 import { FastifyAdapter as BullBoardAdapter } from '@bull-board/fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AccessTokens, InvalidAccessTokenError, type AuthenticatedUser } from '../auth/access-token';
-import { accessTokensFor } from '../auth/auth.guard';
+import { AccessTokenVerifier, InvalidAccessTokenError, type AuthenticatedUser } from '../auth/access-token';
+import { accessTokenVerifierFor } from '../auth/auth.guard';
 import { ForbiddenRoleError, UnauthenticatedError } from '../auth/auth.errors';
 import { SessionRevocationStore } from '../auth/session-revocation.store';
 import type { AppConfig } from '../config/app-config';
@@ -32,7 +32,7 @@ export function mountBullBoard(app: NestFastifyApplication, config: AppConfig, t
   const routing = app.get(EventRouting);
   const queues = app.get(QueueFactory);
   const revocations = app.get(SessionRevocationStore);
-  const tokens = accessTokensFor(config);
+  const tokens = accessTokenVerifierFor(config);
 
   const board = new BullBoardAdapter().setBasePath(BULL_BOARD_PATH);
   createBullBoard({
@@ -68,7 +68,7 @@ export function mountBullBoard(app: NestFastifyApplication, config: AppConfig, t
 }
 
 /** The admin behind the request, or the error to answer with (401 / 403). */
-async function authorize(request: FastifyRequest, tokens: AccessTokens, revocations: SessionRevocationStore): Promise<AuthenticatedUser | KindedDomainError> {
+async function authorize(request: FastifyRequest, tokens: AccessTokenVerifier, revocations: SessionRevocationStore): Promise<AuthenticatedUser | KindedDomainError> {
   const header = request.headers.authorization;
   // A header wins over the cookie, so an explicit (even bad) credential is never ignored.
   const token = header !== undefined ? BEARER.exec(header)?.[1] : readCookie(request.headers.cookie, BULL_BOARD_COOKIE);
@@ -76,7 +76,7 @@ async function authorize(request: FastifyRequest, tokens: AccessTokens, revocati
   return checkToken(token, tokens, revocations);
 }
 
-async function checkToken(token: string, tokens: AccessTokens, revocations: SessionRevocationStore): Promise<AuthenticatedUser | KindedDomainError> {
+async function checkToken(token: string, tokens: AccessTokenVerifier, revocations: SessionRevocationStore): Promise<AuthenticatedUser | KindedDomainError> {
   let user: AuthenticatedUser;
   try {
     user = tokens.verify(token);
@@ -140,7 +140,7 @@ const LOGIN_PAGE = `<!doctype html>
  * `?token=` so the token never lands in URLs, proxy logs or browser history.
  * /logout clears the cookie (the session itself is ended by POST /v1/auth/logout).
  */
-async function loginRoutes(scope: FastifyInstance, tokens: AccessTokens, revocations: SessionRevocationStore): Promise<void> {
+async function loginRoutes(scope: FastifyInstance, tokens: AccessTokenVerifier, revocations: SessionRevocationStore): Promise<void> {
   const form = 'application/x-www-form-urlencoded';
   if (!scope.hasContentTypeParser(form)) {
     scope.addContentTypeParser(form, { parseAs: 'string', bodyLimit: 16_384 }, (_request, body, done) => {

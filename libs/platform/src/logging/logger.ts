@@ -48,7 +48,8 @@ const SECRET_NAMES = [
   'webhook_secret',
   'authorization',
   'cookie',
-  'JWT_SECRET',
+  'USERS_TOKEN_SIGNING_KEY',
+  'privateKey',
   'DB_ROLE_PASSWORD',
 ];
 export const REDACTED_PATHS = [

@@ -2,11 +2,11 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  accessTokensFor,
+  accessTokenSignerFor,
   APP_CONFIG,
   OutboxPublisher,
   SessionRevocationStore,
-  type AccessTokens,
+  type AccessTokenSigner,
   type AppConfig,
   type Role,
   type SessionStatusSource,
@@ -33,11 +33,14 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest()
  * token again is treated as theft and ends the whole session. Ending a session is
  * written to Postgres and published (users.session-revoked.v1) in one transaction; the
  * revocation key in Redis is set at once and again by the module's own consumer, so it
- * reaches Redis even if Redis was down at that moment.
+ * reaches Redis even if Redis was down at that moment. A session also has an absolute
+ * lifetime from its login (SESSION_MAX_LIFETIME_S): refreshing never extends it, and no
+ * refresh or access token of the session is valid after it.
  */
 @Injectable()
 export class SessionsService implements SessionStatusSource {
-  private readonly tokens: AccessTokens;
+  /** This module is the only one holding the private key (docs/architecture.md, "Authentication"). */
+  private readonly tokens: AccessTokenSigner;
   /** Verified when the email is unknown, so both failures cost the same time. */
   private readonly decoyHash: Promise<string>;
 
@@ -49,7 +52,7 @@ export class SessionsService implements SessionStatusSource {
     private readonly outbox: OutboxPublisher,
     private readonly revocations: SessionRevocationStore,
   ) {
-    this.tokens = accessTokensFor(config);
+    this.tokens = accessTokenSignerFor(config, usersSettings(config).USERS_TOKEN_SIGNING_KEY);
     this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
   }
 
@@ -76,24 +79,31 @@ export class SessionsService implements SessionStatusSource {
     await this.throttle.settle(attempt, 'success');
     return this.dataSource.transaction(async (manager) => {
       const sessionId = randomUUID();
-      await manager.query('INSERT INTO users.sessions (id, user_id) VALUES ($1, $2)', [sessionId, user.id]);
+      const [session] = await manager.query<{ ends_at: Date }[]>(
+        'INSERT INTO users.sessions (id, user_id) VALUES ($1, $2) RETURNING created_at + make_interval(secs => $3) AS ends_at',
+        [sessionId, user.id, this.maxLifetimeS()],
+      );
       const refreshToken = await this.issueRefreshToken(manager, sessionId);
-      return this.pair(user.id, user.role, sessionId, refreshToken);
+      return this.pair(user.id, user.role, sessionId, refreshToken, session.ends_at);
     });
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {
     const outcome = await this.dataSource.transaction(async (manager) => {
       const [row] = await manager.query<
-        { session_id: string; used_at: Date | null; expires_at: Date; revoked_at: Date | null; user_id: string; role: Role }[]
+        { session_id: string; used_at: Date | null; expires_at: Date; revoked_at: Date | null; user_id: string; role: Role; ends_at: Date; ended: boolean }[]
       >(
-        `SELECT t.session_id, t.used_at, t.expires_at, s.revoked_at, s.user_id, u.role
+        // The session's end is computed with the current SESSION_MAX_LIFETIME_S, so lowering
+        // it also shortens sessions already open; the database clock decides.
+        `SELECT t.session_id, t.used_at, t.expires_at, s.revoked_at, s.user_id, u.role,
+                s.created_at + make_interval(secs => $2) AS ends_at,
+                s.created_at + make_interval(secs => $2) <= now() AS ended
            FROM users.refresh_tokens t
            JOIN users.sessions s ON s.id = t.session_id
            JOIN users.users u ON u.id = s.user_id
           WHERE t.token_hash = $1
           FOR UPDATE OF t, s`,
-        [hashToken(refreshToken)],
+        [hashToken(refreshToken), this.maxLifetimeS()],
       );
       if (!row || row.revoked_at) return { kind: 'invalid' as const };
       if (row.used_at) {
@@ -102,9 +112,10 @@ export class SessionsService implements SessionStatusSource {
         return { kind: 'reused' as const, sessionId: row.session_id };
       }
       if (new Date(row.expires_at).getTime() <= Date.now()) return { kind: 'invalid' as const };
+      if (row.ended) return { kind: 'invalid' as const };
       await manager.query('UPDATE users.refresh_tokens SET used_at = now() WHERE token_hash = $1', [hashToken(refreshToken)]);
       const next = await this.issueRefreshToken(manager, row.session_id);
-      return { kind: 'ok' as const, pair: this.pair(row.user_id, row.role, row.session_id, next) };
+      return { kind: 'ok' as const, pair: this.pair(row.user_id, row.role, row.session_id, next, row.ends_at) };
     });
     if (outcome.kind === 'ok') return outcome.pair;
     if (outcome.kind === 'reused') await this.revokeEverywhere(outcome.sessionId);
@@ -142,15 +153,23 @@ export class SessionsService implements SessionStatusSource {
 
   private async issueRefreshToken(manager: EntityManager, sessionId: string): Promise<string> {
     const token = randomBytes(32).toString('base64url');
+    // Never valid past the session's absolute end.
     await manager.query(
-      `INSERT INTO users.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))`,
-      [hashToken(token), sessionId, usersSettings(this.config).REFRESH_TOKEN_TTL_S],
+      `INSERT INTO users.refresh_tokens (token_hash, session_id, expires_at)
+       SELECT $1, s.id, LEAST(now() + make_interval(secs => $3), s.created_at + make_interval(secs => $4))
+         FROM users.sessions s WHERE s.id = $2`,
+      [hashToken(token), sessionId, usersSettings(this.config).REFRESH_TOKEN_TTL_S, this.maxLifetimeS()],
     );
     return token;
   }
 
-  private pair(userId: string, role: Role, sessionId: string, refreshToken: string): TokenPair {
-    const { token, expiresIn } = this.tokens.sign({ userId, role, sessionId });
+  private maxLifetimeS(): number {
+    return usersSettings(this.config).SESSION_MAX_LIFETIME_S;
+  }
+
+  /** The access token expires with the session at the latest. */
+  private pair(userId: string, role: Role, sessionId: string, refreshToken: string, sessionEndsAt: Date): TokenPair {
+    const { token, expiresIn } = this.tokens.sign({ userId, role, sessionId }, { notAfter: Math.floor(new Date(sessionEndsAt).getTime() / 1000) });
     return { accessToken: token, refreshToken, tokenType: 'Bearer', expiresIn };
   }
 }
