@@ -121,7 +121,7 @@ describe('notifications extracted into its own service (two real processes)', ()
   it('a production service handed the private key refuses to start (exit 78, the key not echoed)', () => {
     const privateKey = keys.signer.USERS_TOKEN_SIGNING_KEY;
     const result = spawnSync(process.execPath, [path.join(ROOT, 'dist/apps/notifications-service/src/main.js')], {
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...keys.signer },
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', NOTIFICATIONS_DB_PASSWORD: 'notifications-pass', FLAGS_DB_PASSWORD: 'platform-pass', ...keys.signer },
       encoding: 'utf8',
       timeout: 45_000,
     });

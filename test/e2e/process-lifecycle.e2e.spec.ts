@@ -6,6 +6,10 @@ import { AppProcess, freePort, ROOT } from '../support/processes';
 import { keyPairEnv } from '../support/auth-helpers';
 
 const prodKeys = keyPairEnv();
+
+// Production also wants each role's own database password (checked before the keys).
+
+const prodDb = { USERS_DB_PASSWORD: 'users-pass', ORDERS_DB_PASSWORD: 'orders-pass', NOTIFICATIONS_DB_PASSWORD: 'notifications-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
 const otherKeys = keyPairEnv();
 
 const MAIN = path.join(ROOT, 'dist/apps/api/src/main.js');
@@ -23,12 +27,12 @@ describe('The API process', () => {
       [{ MODULES_ENABLED: 'users,no-such-module' }, /^Invalid configuration: MODULES_ENABLED names unknown module "no-such-module"/],
       [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL /],
       // Production never starts without its token keys, nor with a key others cannot verify.
-      [{ NODE_ENV: 'production' }, /^Invalid configuration: AUTH_PUBLIC_KEYS is required in production/],
-      [{ NODE_ENV: 'production', ...prodKeys.verifier }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY is required in production/],
-      [{ NODE_ENV: 'production', ...prodKeys.verifier, USERS_TOKEN_SIGNING_KEY: otherKeys.signer.USERS_TOKEN_SIGNING_KEY }, /^Invalid configuration: the public key of USERS_TOKEN_SIGNING_KEY \(kid [\w-]+\) is not in AUTH_PUBLIC_KEYS/],
+      [{ NODE_ENV: 'production', ...prodDb }, /^Invalid configuration: AUTH_PUBLIC_KEYS is required in production/],
+      [{ NODE_ENV: 'production', ...prodDb, ...prodKeys.verifier }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY is required in production/],
+      [{ NODE_ENV: 'production', ...prodDb, ...prodKeys.verifier, USERS_TOKEN_SIGNING_KEY: otherKeys.signer.USERS_TOKEN_SIGNING_KEY }, /^Invalid configuration: the public key of USERS_TOKEN_SIGNING_KEY \(kid [\w-]+\) is not in AUTH_PUBLIC_KEYS/],
       [{ ...prodKeys.verifier, USERS_TOKEN_SIGNING_KEY: 'not-a-key-but-secret-text' }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY not a PEM or JWK private key \(value not shown\)$/],
       [{ AUTH_PUBLIC_KEYS: prodKeys.signer.USERS_TOKEN_SIGNING_KEY }, /^Invalid configuration: AUTH_PUBLIC_KEYS a PEM private key in the public key set/],
-      [{ NODE_ENV: 'production', MODULES_ENABLED: 'orders,notifications', ...prodKeys.signer }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY must not be set in api/],
+      [{ NODE_ENV: 'production', ...prodDb, MODULES_ENABLED: 'orders,notifications', ...prodKeys.signer }, /^Invalid configuration: USERS_TOKEN_SIGNING_KEY must not be set in api/],
     ])('stops with one line naming the variable for %j', (env, message) => {
       const result = boot(env);
       expect(result.status).toBe(78);
