@@ -6,6 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { CORE_SCHEMA, load, loadAll, mergeTag } from 'js-yaml';
 import { MODULE_MANIFESTS } from '@app/manifests';
 import { ConfigError, EnvSchema, loadConfig, ModuleOverrideSchema, type LoadConfigOptions } from '@app/platform';
+import { keyPairEnv } from '../support/token-keys';
 
 /**
  * docker/compose.yaml and deploy/k8s/*.yaml must boot in production. What production
@@ -35,7 +36,11 @@ function schemaOf(variable: string): (TSchema & Record<string, unknown>) | undef
 }
 
 /** A value the schema of `variable` accepts, standing in for what a secret store holds. */
+/** One real key pair: the loader parses token keys, and the public half must match the private one. */
+const TOKEN_KEYS = keyPairEnv().signer;
+
 function placeholder(variable: string): string {
+  if (TOKEN_KEYS[variable] !== undefined) return TOKEN_KEYS[variable];
   const schema = schemaOf(variable);
   if (!schema) throw new Error(`${variable} is named by the config loader but declared by no schema`);
   const pattern = String(schema.pattern ?? '');

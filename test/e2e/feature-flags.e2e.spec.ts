@@ -231,7 +231,7 @@ describe('Feature flags and kill switches across instances (e2e)', () => {
     await cli('flags:set', 'notifications.webhook-delivery', 'off');
     await cli('flags:rollout', 'users.profile-cache', '25', '--users', 'someone,someone-else');
     await eventually(async () => {
-      const text = (await request(b.url).get('/metrics').expect(200)).text;
+      const text = (await request(b.internalUrl).get('/metrics').expect(200)).text;
       return (
         text.includes('feature_flag_enabled{flag="notifications.webhook-delivery"} 0') &&
         text.includes('feature_flag_enabled{flag="notifications.email-delivery"} 1') &&

@@ -119,9 +119,9 @@ describe('Load shedding (e2e)', () => {
     });
 
     async function hold(count: number): Promise<void> {
-      const before = await inFlightGauge(running.url);
+      const before = await inFlightGauge(running.internalUrl);
       for (let i = 0; i < count; i++) held.push(new HeldRequest(running.url));
-      await eventually(async () => (await inFlightGauge(running.url)) === before + count);
+      await eventually(async () => (await inFlightGauge(running.internalUrl)) === before + count);
     }
 
     it('sheds sheddable requests first (half the limit in flight) while normal, refresh and health are served', async () => {
@@ -162,7 +162,7 @@ describe('Load shedding (e2e)', () => {
       const confirmed = await request(running.url).post(`/v1/orders/${order.id}/confirm`).set(f.as(f.admin)).expect(200);
       expect(confirmed.body.status).toBe('confirmed');
 
-      const metrics = (await request(running.url).get('/metrics').expect(200)).text;
+      const metrics = (await request(running.internalUrl).get('/metrics').expect(200)).text;
       expect(metrics).toMatch(/^http_requests_shed_total\{class="sheddable"\} 3$/m);
       expect(metrics).toMatch(/^http_requests_shed_total\{class="normal"\} 3$/m);
       expect(metrics).toMatch(/^http_requests_shed_total\{class="critical"\} 0$/m);
@@ -175,7 +175,7 @@ describe('Load shedding (e2e)', () => {
       const statuses = await Promise.all(held.slice(0, 2).map((h) => h.finish()));
       expect(statuses).toEqual(['HTTP/1.1 201 Created', 'HTTP/1.1 201 Created']);
       for (const h of held.slice(2)) h.hangUp();
-      await eventually(async () => (await inFlightGauge(running.url)) === 0);
+      await eventually(async () => (await inFlightGauge(running.internalUrl)) === 0);
 
       await request(running.url).get(`/v1/users/${user.id}`).set(f.as(user.accessToken)).expect(200);
       await request(running.url).get('/v1/products').set(f.as(f.customer)).expect(200);
@@ -188,7 +188,7 @@ describe('Load shedding (e2e)', () => {
         Array.from({ length: 40 }, () => fetch(`${running.url}/v1/users/${user.id}`, { headers: f.as(user.accessToken) }).then(async (r) => (await r.arrayBuffer(), r.status))),
       );
       expect(answers.filter((status) => status === 200).length + answers.filter((status) => status === 503).length).toBe(40);
-      expect(await inFlightGauge(running.url)).toBe(0);
+      expect(await inFlightGauge(running.internalUrl)).toBe(0);
       // And the limit still admits what it should.
       for (let i = 0; i < 10; i++) await fetch(`${running.url}/v1/products`, { headers: f.as(f.customer) }).then(async (r) => expect((await r.arrayBuffer(), r.status)).toBe(200));
     });
@@ -202,7 +202,7 @@ describe('Load shedding (e2e)', () => {
       expectOverloaded(await request(running.url).get('/v1/orders').set(f.as(f.customer)), '/v1/orders');
       await request(running.url).get('/health/live').expect(200);
       await request(running.url).post('/v1/auth/refresh').send({ refreshToken: 'unknown-token' }).expect(401); // admitted, then refused by the route
-      const metrics = (await request(running.url).get('/metrics').expect(200)).text;
+      const metrics = (await request(running.internalUrl).get('/metrics').expect(200)).text;
       expect(Number(/^load_pressure_ratio\{signal="heap"\} ([\d.e+]+)$/m.exec(metrics)![1])).toBeGreaterThan(1);
     } finally {
       await running.close();
@@ -217,12 +217,12 @@ describe('Load shedding (e2e)', () => {
       const user = await signUpAndLogin(running.url, 'Unshed');
       const productId = await f.product();
       for (let i = 0; i < 6; i++) held.push(new HeldRequest(running.url));
-      await eventually(async () => (await inFlightGauge(running.url)) === 6);
+      await eventually(async () => (await inFlightGauge(running.internalUrl)) === 6);
 
       await request(running.url).get(`/v1/users/${user.id}`).set(f.as(user.accessToken)).expect(200);
       await request(running.url).get('/v1/products').set(f.as(f.customer)).expect(200);
       expect((await f.placeOrder(productId)).status).toBe(201);
-      const metrics = (await request(running.url).get('/metrics').expect(200)).text;
+      const metrics = (await request(running.internalUrl).get('/metrics').expect(200)).text;
       expect(metrics).toMatch(/^http_requests_shed_total\{class="sheddable"\} 0$/m);
       expect(metrics).toMatch(/^http_requests_shed_total\{class="normal"\} 0$/m);
       expect(metrics).toMatch(/^load_pressure_ratio\{signal="in_flight"\} 1\.75$/m); // 6 held + the scrape, of 4
