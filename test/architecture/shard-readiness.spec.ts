@@ -34,10 +34,10 @@ describe('Schema ready to shard by user_id', () => {
     }
   });
 
-  it("the platform's messaging tables (outbox, inbox, dead_letters of every module) are declared too", () => {
+  it("the platform's messaging tables (outbox, inbox, dead_letters, erasure_work of every module) are declared too", () => {
     const file = 'libs/platform/src/database/outbox-inbox.sql.ts';
     const tables = createdTables(read(file).source, file).map((t) => t.table);
-    expect(tables.sort()).toEqual(['dead_letters', 'inbox', 'outbox']);
+    expect(tables.sort()).toEqual(['dead_letters', 'erasure_work', 'inbox', 'outbox']);
     expect(checkShardReadiness({ module: 'platform', sources: [read(file)], distribution: messagingTablesDistribution })).toEqual([]);
   });
 

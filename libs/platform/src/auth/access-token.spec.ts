@@ -15,7 +15,8 @@ describe('AccessTokenSigner / AccessTokenVerifier', () => {
     const key = make();
     const { token } = new AccessTokenSigner(key, settings).sign(user);
     const publicOnly = { kid: key.kid, alg: key.alg, publicKey: key.publicKey };
-    expect(new AccessTokenVerifier([publicOnly], settings).verify(token)).toEqual(user);
+    const exp = Number(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp);
+    expect(new AccessTokenVerifier([publicOnly], settings).verify(token)).toEqual({ ...user, expiresAt: exp * 1000 });
     // Another key of the same kind, even under the same kid, is refused.
     const other = make();
     expect(() => new AccessTokenVerifier([{ ...publicOnly, publicKey: other.publicKey }], settings).verify(token)).toThrow(InvalidAccessTokenError);

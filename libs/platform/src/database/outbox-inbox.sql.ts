@@ -9,6 +9,7 @@ export const messagingTablesDistribution: TableDistribution = {
     outbox: 'written in the same transaction as the user rows it describes; the relay claims rows across all users in seq order with FOR UPDATE SKIP LOCKED, which Citus runs only on one node',
     inbox: 'keyed by event_id, written in the consumer transaction; events are not per user (one event may notify several users)',
     dead_letters: 'keyed by event_id, written and replayed by operators, a handful of rows',
+    erasure_work: 'a few rows per erased user, claimed across users by any instance with FOR UPDATE SKIP LOCKED; deleted once done',
   },
 };
 
