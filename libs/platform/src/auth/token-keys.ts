@@ -58,7 +58,7 @@ export function publicKeyPem(key: VerificationKey): string {
   return key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
 }
 
-/** PKCS#8 PEM, the form USERS_TOKEN_SIGNING_KEY takes when a key is generated. */
+/** PKCS#8 PEM, the form a module's token signing key variable takes when a key is generated. */
 export function privateKeyPem(key: SigningKey): string {
   return key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 }

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { generateSigningKey, parseSigningKey, privateKeyPem, publicJwk, publicKeyPem } from '../auth/token-keys';
 import type { ModuleManifest } from '../messaging/module-manifest';
-import { ConfigError, loadConfig as load, moduleConfig, TOKEN_SIGNING_KEY } from './app-config';
+import { ConfigError, loadConfig as load, loadConfig as loadWith, moduleConfig, TOKEN_SIGNING_KEY } from './app-config';
 
 // The platform knows no domain module: these stand in for the manifests an app passes.
 const manifest = (name: string, config?: ModuleManifest['config']): ModuleManifest =>
@@ -141,12 +141,15 @@ describe('loadConfig: access-token keys', () => {
     expect(config.modules.accounts).not.toHaveProperty('ACCOUNTS_SIGNING_KEY');
     expect(config.auth.ignored).toEqual(['ACCOUNTS_SIGNING_KEY']);
     expect(config.auth.generated).toBeUndefined();
-    expect(load({ MODULES_ENABLED: 'mailer', NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicPem }, all).auth.publicKeys).toHaveLength(1);
+    expect(load({ MODULES_ENABLED: 'mailer', NODE_ENV: 'production', MAILER_DB_PASSWORD: 'mailer-pass', FLAGS_DB_PASSWORD: 'platform-pass', AUTH_PUBLIC_KEYS: publicPem }, all).auth.publicKeys).toHaveLength(1);
   });
 
   it('in production requires both, and the signing key published in AUTH_PUBLIC_KEYS', () => {
     const { key, privatePem, publicPem } = pair();
     const next = pair();
+    // Every role's database password is there: the token keys are what is checked here.
+    const db = { ACCOUNTS_DB_PASSWORD: 'accounts-pass', MAILER_DB_PASSWORD: 'mailer-pass', FLAGS_DB_PASSWORD: 'platform-pass' };
+    const load = (env: NodeJS.ProcessEnv, manifests: typeof all) => loadWith({ ...db, ...env }, manifests);
     expect(() => load({ NODE_ENV: 'production', ACCOUNTS_SIGNING_KEY: privatePem }, all)).toThrow('AUTH_PUBLIC_KEYS is required in production');
     expect(() => load({ NODE_ENV: 'production', AUTH_PUBLIC_KEYS: publicPem }, all)).toThrow('ACCOUNTS_SIGNING_KEY is required in production');
     expect(() => load({ NODE_ENV: 'production', AUTH_PUBLIC_KEYS: next.publicPem, ACCOUNTS_SIGNING_KEY: privatePem }, all)).toThrow(

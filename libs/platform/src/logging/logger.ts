@@ -48,10 +48,28 @@ const SECRET_NAMES = [
   'webhook_secret',
   'authorization',
   'cookie',
-  'USERS_TOKEN_SIGNING_KEY',
   'privateKey',
   'DB_ROLE_PASSWORD',
 ];
+/**
+ * Configuration variables holding key material, whichever module declares them (the
+ * platform names none): `*_SIGNING_KEY`, `*_PRIVATE_KEY`. Censored wherever they appear in
+ * a logged object, a few levels deep (pino's redact paths need exact names).
+ */
+const KEY_MATERIAL = /(SIGNING|PRIVATE)_KEY$/;
+const KEY_MATERIAL_DEPTH = 4;
+
+/** The object itself when nothing matches; otherwise a copy with the key material censored. */
+export function censorKeyMaterial<T>(value: T, depth = 0): T {
+  if (depth >= KEY_MATERIAL_DEPTH || value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+    const censored = KEY_MATERIAL.test(key) ? '[redacted]' : censorKeyMaterial(inner, depth + 1);
+    if (censored !== inner) (copy ??= { ...(value as Record<string, unknown>) })[key] = censored;
+  }
+  return (copy ?? value) as T;
+}
+
 export const REDACTED_PATHS = [
   ...SECRET_NAMES.flatMap((name) => [name, `*.${name}`]),
   'req.headers.authorization',
@@ -75,7 +93,7 @@ export function createRootLogger(level: string, base: Record<string, unknown> = 
     level,
     base: { service: 'api', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: (object) => censorKeyMaterial(object) },
     // Every line written inside a request or a consumed event carries its request id.
     mixin: () => {
       const requestId = RequestContextStore.requestId();
