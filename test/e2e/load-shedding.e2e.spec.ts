@@ -119,9 +119,15 @@ describe('Load shedding (e2e)', () => {
     });
 
     async function hold(count: number): Promise<void> {
-      const before = await inFlightGauge(running.internalUrl);
-      for (let i = 0; i < count; i++) held.push(new HeldRequest(running.url));
-      await eventually(async () => (await inFlightGauge(running.internalUrl)) === before + count);
+      // One at a time, each counted before the next: a request that just answered (a scrape
+      // of the gauge included) leaves the count only on its response's 'close', and while it
+      // lingers the last new request would itself be shed at the limit.
+      for (let i = 0; i < count; i++) {
+        await eventually(async () => (await inFlightGauge(running.internalUrl)) === held.length);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        held.push(new HeldRequest(running.url));
+        await eventually(async () => (await inFlightGauge(running.internalUrl)) === held.length);
+      }
     }
 
     it('sheds sheddable requests first (half the limit in flight) while normal, refresh and health are served', async () => {

@@ -118,7 +118,17 @@ describe('Orders: stock versions, If-Match, stockDelta, restore lock order (e2e)
     it('a PATCH with the If-Match read before an order was placed is 412 and does not overwrite the reservation', async () => {
       const p = await product(10);
       const read = await request(api.url).get(`/v1/products/${p.id}`).set(as(admin)).expect(200);
-      // A slow writer holds the row; the order queues first, the admin's PATCH second.
+      expect((await place(mint().token, [{ productId: p.id, quantity: 3 }])).status).toBe(201);
+      const refused = await patch(p.id, { stock: 50 }, read.headers.etag);
+      expect({ status: refused.status, product: await row(p.id) }).toEqual({ status: 412, product: { stock: 7, version: '2', name: `Product ${p.sku}` } });
+      expect(refused.body).toMatchObject({ code: 'PRODUCT.VERSION_MISMATCH', currentVersion: 2 });
+    });
+
+    it('a PATCH racing an order on the row it locks: whichever commits first, the reservation is never overwritten', async () => {
+      const p = await product(10);
+      const read = await request(api.url).get(`/v1/products/${p.id}`).set(as(admin)).expect(200);
+      // A slow writer holds the row; the order and the admin's PATCH both queue behind it.
+      // Postgres does not promise which waiter goes first, so both orders are accepted here.
       const slow = await holdRowLock(p.id);
       const order = place(mint().token, [{ productId: p.id, quantity: 3 }]).then((r) => r);
       await eventually(async () => (await waitingOn('SET stock = stock - $2')) === 1);
@@ -126,9 +136,10 @@ describe('Orders: stock versions, If-Match, stockDelta, restore lock order (e2e)
       await eventually(async () => (await waitingOn('COALESCE($2, name)')) === 1);
       await slow.release();
       expect((await order).status).toBe(201);
-      const refused = await overwrite;
-      expect({ status: refused.status, product: await row(p.id) }).toEqual({ status: 412, product: { stock: 7, version: '2', name: `Product ${p.sku}` } });
-      expect(refused.body).toMatchObject({ code: 'PRODUCT.VERSION_MISMATCH', currentVersion: 2 });
+      const outcome = { status: (await overwrite).status, product: await row(p.id) };
+      const orderFirst = { status: 412, product: { stock: 7, version: '2', name: `Product ${p.sku}` } };
+      const patchFirst = { status: 200, product: { stock: 47, version: '3', name: `Product ${p.sku}` } };
+      expect([orderFirst, patchFirst]).toContainEqual(outcome);
     });
 
     it('concurrent stockDelta adjustments and placements: final stock = initial + accepted deltas − ordered quantities', async () => {

@@ -274,7 +274,7 @@ describe('Security: a large erasure runs in batches under the statement timeout 
     expect(await count('notifications')).toBe(100_001);
 
     await request(api.url).delete('/v1/users/me').set(auth(user.accessToken)).expect(204);
-    await eventually(async () => (await count('notifications')) === 0 && (await count('deliveries')) === 0, 30_000, 250);
+    await eventually(async () => (await count('notifications')) === 0 && (await count('deliveries')) === 0, 75_000, 250);
     expect(await count('recipients')).toBe(0);
     // Handled at the first attempt or a retry, never given up on.
     const [deleted] = await query<{ event_id: string }>(db, `SELECT event_id FROM notifications.inbox WHERE event_type = $1`, [UserEvents.deleted]);
