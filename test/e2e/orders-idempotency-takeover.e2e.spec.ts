@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import request from 'supertest';
+import { holdProductRowLock, statementsWaitingOnLock } from '../support/row-locks';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 import { testTokens } from '../support/auth-helpers';
 
@@ -19,25 +19,9 @@ describe('Orders: Idempotency-Key claim takeover is fenced (e2e)', () => {
   const place = (token: string, key: string, items: { productId: string; quantity: number }[]) =>
     request(api.url).post('/v1/orders').set(as(token)).set('Idempotency-Key', key).send({ items });
   const stockOf = async (id: string) => (await query<{ stock: number }>(db, 'SELECT stock FROM orders.products WHERE id = $1', [id]))[0].stock;
-  /** How many statements containing `sql` wait for a lock in this test's database. */
-  const waitingOn = async (sql: string) =>
-    Number(
-      (await query<{ n: string }>(db, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, [sql]))[0].n,
-    );
+  const waitingOn = (sql: string) => statementsWaitingOnLock(db, sql);
 
-  /** Holds the product's row lock, so a placement stalls inside its transaction, before its outcome is written. */
-  async function holdRowLock(productId: string): Promise<{ release(): Promise<void> }> {
-    const client = new Client({ connectionString: db });
-    await client.connect();
-    await client.query('BEGIN');
-    await client.query('SELECT 1 FROM orders.products WHERE id = $1 FOR NO KEY UPDATE', [productId]);
-    return {
-      release: async () => {
-        await client.query('COMMIT');
-        await client.end();
-      },
-    };
-  }
+  const holdRowLock = (productId: string) => holdProductRowLock(db, productId);
 
   beforeAll(async () => {
     db = await createTestDatabase();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from 'pg';
 import request from 'supertest';
+import { holdProductRowLock, statementsWaitingOnLock } from '../support/row-locks';
 import { createTestDatabase, eventually, query, startApi, type RunningApi } from '../support/test-env';
 import { signUpAndLogin, testTokens } from '../support/auth-helpers';
 
@@ -29,25 +29,8 @@ describe('Orders: stock versions, If-Match, stockDelta, restore lock order (e2e)
     return req.send(body);
   };
 
-  /** Holds a product's row lock, as a slow writer would, so requests queue behind it in a known order. */
-  async function holdRowLock(productId: string): Promise<{ release(): Promise<void> }> {
-    const client = new Client({ connectionString: db });
-    await client.connect();
-    await client.query('BEGIN');
-    // The lock an UPDATE takes: it blocks stock writes, not order lines' foreign-key checks.
-    await client.query('SELECT 1 FROM orders.products WHERE id = $1 FOR NO KEY UPDATE', [productId]);
-    return {
-      release: async () => {
-        await client.query('COMMIT');
-        await client.end();
-      },
-    };
-  }
-  /** How many statements containing `sql` wait for a lock in this test's database. */
-  const waitingOn = async (sql: string) =>
-    Number(
-      (await query<{ n: string }>(db, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, [sql]))[0].n,
-    );
+  const holdRowLock = (productId: string) => holdProductRowLock(db, productId);
+  const waitingOn = (sql: string) => statementsWaitingOnLock(db, sql);
 
   beforeAll(async () => {
     db = await createTestDatabase();

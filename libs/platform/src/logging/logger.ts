@@ -49,7 +49,6 @@ const SECRET_NAMES = [
   'authorization',
   'cookie',
   'privateKey',
-  'DB_ROLE_PASSWORD',
 ];
 /**
  * Configuration variables holding key material, whichever module declares them (the
