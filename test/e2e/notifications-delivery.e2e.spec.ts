@@ -219,11 +219,13 @@ describe('Notification deliveries: email and webhook (e2e)', () => {
       await setWebhook(api, user, hook.url);
       for (let i = 0; i < 3; i++) await publishOrderEvent(db, OrderEvents.placed, orderEvent(user.id));
 
+      // Attempts refused while the circuit is open back off too (100 ms × 2^n): on a loaded
+      // machine a delivery can reach its 7th or 8th attempt, seconds apart, before it is sent.
+      // Not done yet: the probe says where each delivery stands, and a failure prints it.
       const rows = await eventually(async () => {
         const all = await deliveriesOf(db, user.id, 'webhook');
-        return all.length === 3 && all.every((d) => d.status === 'sent') ? all : undefined;
-        // Attempts refused while the circuit is open back off too (100 ms × 2^n): on a loaded
-        // machine a delivery can reach its 7th or 8th attempt, seconds apart, before it is sent.
+        if (all.length === 3 && all.every((d) => d.status === 'sent')) return all;
+        throw new Error(`deliveries: ${JSON.stringify(all.map(({ status, attempts, last_error }) => ({ status, attempts, last_error })))}, calls: ${hook.received.length}`);
       }, 45_000);
       // Two failures opened the circuit; then exactly one successful call per delivery.
       expect(hook.received).toHaveLength(5);

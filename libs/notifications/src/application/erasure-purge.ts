@@ -8,6 +8,12 @@ import type { Logger } from 'pino';
 /** Notifications (and, by cascade, their deliveries) deleted per statement. */
 export const ERASURE_BATCH_SIZE = 1000;
 
+/** The smallest batch a purge falls back to when batches run into the statement timeout. */
+const MIN_ERASURE_BATCH_SIZE = 50;
+
+/** Statement timeouts one purge absorbs (halving its batch each time) before it gives up until the next sweep. */
+const MAX_BATCH_TIMEOUTS = 8;
+
 /** Tombstones looked at per statement by the sweep. */
 const SWEEP_PAGE = 1000;
 
@@ -110,15 +116,33 @@ export class ErasurePurge {
   private async purgeAll(userId: string): Promise<number> {
     let deleted = 0;
     let batches = 0;
+    let batchSize = ERASURE_BATCH_SIZE;
+    let timeouts = 0;
     for (;;) {
-      const count = await this.deleteBatch(this.dataSource, userId);
+      let count: number;
+      try {
+        count = await this.deleteBatch(this.dataSource, userId, batchSize);
+      } catch (error) {
+        // A batch that runs into the statement timeout (a busy database, a slow disk) is
+        // retried smaller at once rather than left to the next sweep, hours away.
+        if (!isStatementTimeout(error) || ++timeouts > MAX_BATCH_TIMEOUTS) throw error;
+        batchSize = Math.max(MIN_ERASURE_BATCH_SIZE, Math.floor(batchSize / 2));
+        this.logger.warn({ batchSize, timeouts }, 'erasure batch ran into the statement timeout; retrying with a smaller batch');
+        await sleep(50 * timeouts);
+        continue;
+      }
       deleted += count;
       batches += 1;
-      if (count < ERASURE_BATCH_SIZE) break;
+      if (count < batchSize) break;
       // Let other writers, replicas and vacuum breathe between batches.
       await sleep(5);
     }
-    if (deleted > 0) this.logger.info({ deleted, batches }, 'erased user: remaining notifications deleted');
+    if (deleted > 0) this.logger.info({ deleted, batches, batchSize }, 'erased user: remaining notifications deleted');
     return deleted;
   }
+}
+
+/** Postgres `query_canceled`: what a statement timeout raises. */
+function isStatementTimeout(error: unknown): boolean {
+  return (error as { code?: string } | undefined)?.code === '57014';
 }

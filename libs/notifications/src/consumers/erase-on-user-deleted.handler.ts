@@ -12,10 +12,17 @@ import { UserEvents, type UserDeletedV1 } from '@app/users/contracts';
 import type { EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import { lockUserForErasure } from '../application/erased-users';
-import { ERASURE_BATCH_SIZE, ErasurePurge } from '../application/erasure-purge';
+import { ErasurePurge } from '../application/erasure-purge';
 import { DELIVERY_QUEUE } from '../notifications.queues';
 import { LiveNotifications } from '../application/live-notifications';
 import { notificationsManifest } from '../module.manifest';
+
+/**
+ * Notifications deleted inside the handler's transaction: enough for most users to be gone
+ * at once, small enough that the transaction stays short on a busy database (a statement
+ * timeout here would retry the whole event). The rest go in `ErasurePurge`'s batches.
+ */
+const HANDLER_BATCH_SIZE = 200;
 
 /**
  * `users.user-deleted.v1` → the user's notifications, deliveries, preferences (webhook URL
@@ -36,7 +43,7 @@ import { notificationsManifest } from '../module.manifest';
  *
  * Large erasures run in batches (ErasurePurge): this transaction, which also records the
  * inbox row, writes the tombstone, deletes the address, the preferences and the first
- * ERASURE_BATCH_SIZE notifications; after the commit the rest go batch by batch, each its
+ * HANDLER_BATCH_SIZE notifications; after the commit the rest go batch by batch, each its
  * own short statement, and the retention job's sweep finishes a purge a crash interrupted.
  * One transaction for everything would hold the inbox job, row locks and the vacuum
  * horizon for as long as 100 000 deletes take, and a failure would start it all over.
@@ -56,7 +63,7 @@ export class EraseOnUserDeletedHandler implements InboxEventHandler<UserDeletedV
     const { userId } = event.payload;
     await lockUserForErasure(manager, userId);
     await manager.query('INSERT INTO notifications.erased_users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING', [userId]);
-    const first = await this.purge.deleteBatch(manager, userId);
+    const first = await this.purge.deleteBatch(manager, userId, HANDLER_BATCH_SIZE);
     await eraseFromEventPath(manager, {
       schema: notificationsManifest.schema,
       work: this.erasure,
@@ -68,7 +75,7 @@ export class EraseOnUserDeletedHandler implements InboxEventHandler<UserDeletedV
     afterCommit(manager, () => {
       this.live.publishErased(userId);
       // A full first batch: more may be left. Each further batch is its own statement.
-      if (first >= ERASURE_BATCH_SIZE) {
+      if (first >= HANDLER_BATCH_SIZE) {
         this.purge.purgeUser(userId).catch((error: unknown) =>
           this.logger.warn({ err: error }, 'erasure purge interrupted; the retention sweep finishes it'),
         );
