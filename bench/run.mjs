@@ -421,6 +421,8 @@ async function main() {
         DB_ROLE_PREFIX: config.benchId,
         // One password per module role (`<MODULE>_DB_PASSWORD`), as production requires.
         ...Object.fromEntries(DOMAIN_MODULES.map((module) => [`${module.toUpperCase()}_DB_PASSWORD`, config.rolePassword(module)])),
+        // And the platform's own role (feature flags), which production requires as well.
+        FLAGS_DB_PASSWORD: config.rolePassword('flags'),
         // One user hammers one route: the global limiter must not answer 429 (its
         // counting still runs, as it would in production).
         RATE_LIMIT_PER_MINUTE: '10000000',

@@ -24,7 +24,10 @@ export function freePort() {
  */
 export async function startServer({ label, script, env, nodeArgs = [], readyPath = '/health/live', timeoutMs = 60_000 }) {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, script], {
+  // BENCH_CPU_PROF_DIR: every server writes a V8 CPU profile there when it stops (open
+  // in Chrome DevTools or speedscope), so a pair's figures come with where the time went.
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`, `--cpu-prof-name=${label.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, ...nodeArgs, script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,8 +23,10 @@ export default {
   async prepare(ctx, state, side) {
     const key = profileKey(ctx, state.user.id);
     if (side === 'product') {
-      await ctx.http(ctx.product.url, state.request);
-      state.cached = await ctx.redis.get(key);
+      const first = await ctx.http(ctx.product.url, state.request);
+      if (first.status !== 200) throw new ProductNotReady(`GET ${state.request.path} answered ${first.status}`);
+      // The product fills the cache after it answers (best effort, not awaited): wait for it.
+      for (let tries = 0; tries < 40 && (state.cached = await ctx.redis.get(key)) === null; tries++) await new Promise((r) => setTimeout(r, 50));
       if (state.cached === null) throw new ProductNotReady(`the product did not cache the profile under ${key}`);
       const parsed = JSON.parse(state.cached);
       if (parsed.id !== state.user.id || parsed.name !== state.user.name) {

@@ -15,6 +15,7 @@ import { OrdersController } from './http/orders.controller';
 import { ProductsController } from './http/products.controller';
 import { ordersDatabase } from './persistence/orders.database';
 import { ordersManifest } from './module.manifest';
+import { ordersRetentionRules } from './persistence/orders.retention';
 
 @Module({
   imports: [...moduleDatabaseImports(ordersDatabase), BullModule.registerQueue({ name: ORDER_EXPIRY_QUEUE })],
@@ -28,7 +29,7 @@ import { ordersManifest } from './module.manifest';
     OrderExpiryScheduler,
     OrderExpiryProcessor,
     OrderExpirySweeper,
-    ...moduleMessagingProviders({ manifest: ordersManifest, handlers: [CancelOrdersOnUserDeletedHandler] }),
+    ...moduleMessagingProviders({ manifest: ordersManifest, handlers: [CancelOrdersOnUserDeletedHandler], retention: ordersRetentionRules }),
   ],
   exports: [DemoCatalogueSeeder, OrderExpirySweeper],
 })

@@ -25,6 +25,7 @@ import { EventRouting, manifestProblems, type ModuleManifest } from './messaging
 import { RedisModule } from './redis/redis.module';
 import { RedisPubSub } from './redis/redis-pubsub';
 import { CircuitBreakers } from './resilience/circuit-breaker';
+import { RetentionStats } from './maintenance/retention';
 
 /** Shared by every module of the application (the platform core is global). */
 const CORE_PROVIDERS = [
@@ -36,6 +37,7 @@ const CORE_PROVIDERS = [
   RedisThrottlerStorage,
   RedisPubSub,
   CircuitBreakers,
+  RetentionStats,
   EventStreams,
   MetricsService,
 ];

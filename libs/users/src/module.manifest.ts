@@ -29,6 +29,11 @@ export const usersManifest = {
      */
     SESSION_MAX_LIFETIME_S: Int(30 * 86400, 1, 365 * 86400),
     /**
+     * How long ended sessions (signed out, revoked, or past SESSION_MAX_LIFETIME_S) and
+     * expired refresh tokens are kept before retention deletes them: 30d, 36h.
+     */
+    ENDED_SESSION_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '30d' }),
+    /**
      * The private key (Ed25519 or P-256; PEM or JWK) access tokens are signed with. Only
      * the process that runs this module loads it; its public key goes in AUTH_PUBLIC_KEYS
      * of every process. Required in production; generated per start elsewhere. The

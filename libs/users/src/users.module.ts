@@ -12,6 +12,7 @@ import { JwksController } from './http/jwks.controller';
 import { UsersController } from './http/users.controller';
 import { usersDatabase } from './persistence/users.database';
 import { usersManifest } from './module.manifest';
+import { usersRetentionRules } from './persistence/users.retention';
 
 /** Global only so that USERS_FACADE (a contract) is injectable in other modules. */
 @Global()
@@ -26,7 +27,7 @@ import { usersManifest } from './module.manifest';
     ProfilesService,
     { provide: USERS_FACADE, useExisting: ProfilesService },
     { provide: SESSION_STATUS_SOURCE, useExisting: SessionsService },
-    ...moduleMessagingProviders({ manifest: usersManifest, handlers: [RevokeSessionOnSessionRevokedHandler] }),
+    ...moduleMessagingProviders({ manifest: usersManifest, handlers: [RevokeSessionOnSessionRevokedHandler], retention: usersRetentionRules }),
   ],
   exports: [USERS_FACADE, SESSION_STATUS_SOURCE, ProfilesService],
 })

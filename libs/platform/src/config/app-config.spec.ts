@@ -19,6 +19,14 @@ describe('loadConfig', () => {
     expect([...config.enabledModules]).toEqual(['catalog', 'shipping', 'billing']);
   });
 
+  it('refuses an inbox kept for less time than the outbox (a replayable event must still be recognised)', () => {
+    expect(() => loadConfig({ OUTBOX_RETENTION: '7d', INBOX_RETENTION: '6d' })).toThrow(
+      'INBOX_RETENTION (6d) must be at least OUTBOX_RETENTION (7d)',
+    );
+    expect(loadConfig({ OUTBOX_RETENTION: '36h', INBOX_RETENTION: '2d' }).env.INBOX_RETENTION).toBe('2d');
+    expect(loadConfig({}).env).toMatchObject({ INBOX_RETENTION: '30d', DEAD_LETTER_RETENTION: '30d', RETENTION_INTERVAL_MS: 3_600_000 });
+  });
+
   it('derives one role, schema and URL per module from the admin URL, each with its own password', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://admin:secret@db:5432/shop',

@@ -78,6 +78,19 @@ export const EnvSchema = Type.Object({
   OUTBOX_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '7d' }),
   /** How often each relay deletes published rows past OUTBOX_RETENTION (in batches). */
   OUTBOX_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
+  /**
+   * How long each module keeps its inbox rows (the record that an event was handled, which
+   * makes redelivery and `events:replay` harmless). At least OUTBOX_RETENTION: an event
+   * that can still be replayed must still be recognised.
+   */
+  INBOX_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '30d' }),
+  /**
+   * How long dead letters wait for an operator (`npm run cli -- events:dead-letters`)
+   * before they are deleted; each deletion is logged with its event types.
+   */
+  DEAD_LETTER_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '30d' }),
+  /** How often each module deletes what its retention rules say is due (inbox, dead letters, its own tables). */
+  RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
   INBOX_MAX_ATTEMPTS: Int(8, 1, 100),
   INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
   INBOX_CONCURRENCY: Int(8, 1, 256),
@@ -370,6 +383,12 @@ export interface LoadConfigOptions {
 export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[], options: LoadConfigOptions = {}): AppConfig {
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
   trustProxyOption(parsed.TRUST_PROXY); // refuses a malformed list at boot, naming the variable
+  if (durationMs(parsed.INBOX_RETENTION) < durationMs(parsed.OUTBOX_RETENTION)) {
+    // A replayed event whose inbox row is gone would be handled a second time.
+    throw new ConfigError(
+      `Invalid configuration: INBOX_RETENTION (${parsed.INBOX_RETENTION}) must be at least OUTBOX_RETENTION (${parsed.OUTBOX_RETENTION}): events that can be replayed must still be in the inbox`,
+    );
+  }
   const bootstrap = options.purpose === 'bootstrap';
   if (bootstrap && parsed.NODE_ENV === 'production' && !source.DATABASE_URL) {
     throw new ConfigError('Invalid configuration: DATABASE_URL (the admin connection) is required by the database bootstrap in production');

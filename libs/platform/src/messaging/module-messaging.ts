@@ -14,13 +14,15 @@ import { EventRouting, type ModuleManifest } from './module-manifest';
 import { MessagingRegistry } from './messaging.registry';
 import { ErasureWork } from './erasure-work';
 import { CacheAside } from '../cache/cache-aside';
+import { messagingRetentionRules, RetentionStats, RetentionSweeper, type RetentionRule } from '../maintenance/retention';
 
-/** Starts and stops a module's relay, inbox consumer and erasure work with the application. */
+/** Starts and stops a module's relay, inbox consumer, erasure work and retention with the application. */
 export class ModuleMessagingLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     readonly relay: OutboxRelay,
     readonly consumer: InboxConsumer | undefined,
     readonly erasure: ErasureWork,
+    readonly retention: RetentionSweeper,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -28,9 +30,11 @@ export class ModuleMessagingLifecycle implements OnApplicationBootstrap, BeforeA
     this.relay.start();
     // At boot: finishes erasure steps a crash of any instance left undone.
     this.erasure.start();
+    this.retention.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    await this.retention.stop();
     await this.erasure.stop();
     await this.relay.stop();
     await this.consumer?.stop();
@@ -42,6 +46,11 @@ export interface ModuleMessagingOptions {
   manifest: ModuleManifest;
   /** Inbox handlers: providers of the module itself, so they can use its repositories. */
   handlers?: Type<InboxEventHandler>[];
+  /**
+   * Retention of the module's own tables that grow with traffic (idempotency keys, ended
+   * sessions…), run with the inbox's and dead letters' (maintenance/retention.ts).
+   */
+  retention?: (config: AppConfig) => RetentionRule[];
 }
 
 /**
@@ -71,7 +80,7 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
     },
     {
       provide: ModuleMessagingLifecycle,
-      inject: [getDataSourceToken(module), QueueFactory, EventRouting, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ErasureWork, ...handlers],
+      inject: [getDataSourceToken(module), QueueFactory, EventRouting, MessagingRegistry, APP_CONFIG, ROOT_LOGGER, ErasureWork, RetentionStats, ...handlers],
       useFactory: (
         dataSource: DataSource,
         queues: QueueFactory,
@@ -80,6 +89,7 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
         config: AppConfig,
         logger: Logger,
         erasure: ErasureWork,
+        retentionStats: RetentionStats,
         ...handlerInstances: InboxEventHandler[]
       ) => {
         checkHandlersAgainstManifest(options.manifest, handlerInstances, logger);
@@ -88,7 +98,9 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
           ? new InboxConsumer(module, handlerInstances, dataSource, queues, config, logger)
           : undefined;
         registry.register(module, relay, consumer);
-        return new ModuleMessagingLifecycle(relay, consumer, erasure);
+        const rules = [...messagingRetentionRules(config.databases[module].schema, config), ...(options.retention?.(config) ?? [])];
+        const retention = new RetentionSweeper(module, dataSource, rules, config.env.RETENTION_INTERVAL_MS, logger, retentionStats);
+        return new ModuleMessagingLifecycle(relay, consumer, erasure, retention);
       },
     },
   ];

@@ -10,6 +10,7 @@ import type { AppConfig } from '../config/app-config';
 import { MessagingRegistry } from '../messaging/messaging.registry';
 import { QueueFactory } from '../messaging/queue.factory';
 import { withTimeout } from '../redis/redis-connection';
+import { RetentionStats } from '../maintenance/retention';
 import { CircuitBreakers } from '../resilience/circuit-breaker';
 import { EventStreams } from '../http/event-stream';
 import { REDIS_CLIENT } from '../redis/redis.module';
@@ -60,6 +61,7 @@ export class MetricsService {
     private readonly breakers: CircuitBreakers,
     private readonly streams: EventStreams,
     private readonly moduleRef: ModuleRef,
+    private readonly retention: RetentionStats,
   ) {
     collectDefaultMetrics({ register: this.registry });
     const queueDepth = new Gauge({ name: 'queue_jobs', help: 'Jobs in each queue by state', labelNames: ['queue', 'state'], registers: [this.registry] });
@@ -73,6 +75,10 @@ export class MetricsService {
     const cacheRequests = new Counter({ name: 'cache_requests_total', help: 'Cache lookups, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
     const breakerRejections = new Counter({ name: 'circuit_breaker_rejected_calls_total', help: 'Calls this instance did not make because their circuit was open, by breaker', labelNames: ['breaker'], registers: [this.registry] });
     const breakerOpenings = new Counter({ name: 'circuit_breaker_opened_total', help: 'Circuits this instance opened (a failure reached the threshold), by breaker', labelNames: ['breaker'], registers: [this.registry] });
+    const retentionDeleted = new Counter({ name: 'retention_deleted_rows_total', help: 'Rows this instance\'s retention rules deleted (inbox, dead letters, idempotency keys, sessions…), by module and table', labelNames: ['module', 'table'], registers: [this.registry] });
+    this.collectors.push(async () => {
+      for (const { module, table, rows } of this.retention.deleted.values()) this.followTotal(retentionDeleted, { module, table }, rows);
+    });
     const streamsOpen = new Gauge({ name: 'live_streams_open', help: 'Server-Sent Events streams open on this instance', registers: [this.registry] });
     this.collectors.push(async () => streamsOpen.set(this.streams.openCount));
     const breakersOpen = new Gauge({ name: 'circuit_breaker_open_circuits', help: 'Circuits seen open by this instance whose cool-down has not ended, by breaker', labelNames: ['breaker'], registers: [this.registry] });
