@@ -24,7 +24,12 @@ export async function http(baseUrl, { method = 'GET', path, headers = {}, body }
 }
 
 export async function expectStatus(baseUrl, request, status) {
-  const response = await http(baseUrl, request);
+  let response = await http(baseUrl, request);
+  // Set-up requests shed by an API still busy from the previous load: wait as told, a few times.
+  for (let tries = 0; response.status === 503 && status !== 503 && tries < 5; tries++) {
+    await new Promise((r) => setTimeout(r, 1000 * Math.min(5, Number(response.headers['retry-after']) || 1)));
+    response = await http(baseUrl, request);
+  }
   if (response.status !== status) {
     throw new ProductNotReady(`${request.method ?? 'GET'} ${request.path} answered ${response.status} (expected ${status}): ${response.text.slice(0, 300)}`);
   }
