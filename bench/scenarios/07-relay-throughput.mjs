@@ -6,8 +6,8 @@
 //   `orders.order-placed.v1` to (routing is compiled in: the relay publishes there whether
 //   or not the notifications module runs in the process). BENCH_RELAY_EVENTS (20000) rows of
 //   that type are inserted into `orders.outbox` as the orders module role in one statement
-//   (so they all become visible, and the relay is woken by the trigger's NOTIFY, at one
-//   commit). Their payload and metadata are those of the outbox row of a real order placed
+//   (so they all become visible at one commit), then the relay is woken with
+//   `pg_notify('orders_outbox', '')`, as any writer outside the API wakes it. Their payload and metadata are those of the outbox row of a real order placed
 //   through the API in setup (each row gets its own orderId and requestId). Measured from
 //   the commit until no row is unpublished: the inbox queue's wait list is watched in Redis,
 //   then one Postgres count (`published_at IS NULL`) confirms the last batch committed.
@@ -91,6 +91,7 @@ async function insertEvents(state, count) {
          FROM generate_series(1, $4)`,
       [EVENT_TYPE, state.payload, state.metadata, count],
     );
+    await client.query(`SELECT pg_notify('orders_outbox', '')`);
   } finally {
     await client.end();
   }

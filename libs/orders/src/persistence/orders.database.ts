@@ -4,6 +4,7 @@ import { CreateCatalogueAndOrders1732406800000 } from './migrations/173240680000
 import { KeepOrdersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
 import { ProductVersionsAndIdempotencyFencing1764807000000 } from './migrations/1764807000000-product-versions-and-idempotency-fencing';
 import { OrdersErasureSupport1764720000000 } from './migrations/1764720000000-erasure-support';
+import { OrdersWakeRelayInProcess1764910000000 } from './migrations/1764910000000-wake-relay-in-process';
 
 /**
  * The orders module's tables (schema `orders`) and its migration history. Queries are
@@ -19,6 +20,7 @@ export const ordersDatabase: ModuleDatabaseDefinition = {
     KeepOrdersPublishedOutboxEvents1764633600000,
     OrdersErasureSupport1764720000000,
     ProductVersionsAndIdempotencyFencing1764807000000,
+    OrdersWakeRelayInProcess1764910000000,
   ],
   // docs/scaling.md, "orders".
   distribution: {

@@ -29,14 +29,8 @@ export function messagingTablesUp(schema: string): string[] {
        occurred_at timestamptz NOT NULL DEFAULT now()
      )`,
     `CREATE INDEX outbox_seq_idx ON ${s}.outbox (seq)`,
-    // Wakes the relay as soon as a transaction that wrote events commits.
-    `CREATE FUNCTION ${s}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-     BEGIN
-       PERFORM pg_notify('${schema}_outbox', '');
-       RETURN NULL;
-     END $$`,
-    `CREATE TRIGGER outbox_notify AFTER INSERT ON ${s}.outbox
-       FOR EACH STATEMENT EXECUTE FUNCTION ${s}.outbox_notify()`,
+    // No NOTIFY trigger (it had one until outboxNotifyTriggerDown): the writer wakes its
+    // own relay after the commit (OutboxPublisher).
     `CREATE TABLE ${s}.inbox (
        event_id uuid PRIMARY KEY,
        event_type text NOT NULL,
@@ -59,9 +53,37 @@ export function messagingTablesDown(schema: string): string[] {
   return [
     `DROP TABLE ${s}.dead_letters`,
     `DROP TABLE ${s}.inbox`,
-    `DROP TRIGGER outbox_notify ON ${s}.outbox`,
-    `DROP FUNCTION ${s}.outbox_notify()`,
+    `DROP TRIGGER IF EXISTS outbox_notify ON ${s}.outbox`,
+    `DROP FUNCTION IF EXISTS ${s}.outbox_notify()`,
     `DROP TABLE ${s}.outbox`,
+  ];
+}
+
+/**
+ * The outbox's statement trigger NOTIFYing `<schema>_outbox` on every insert goes: Postgres
+ * serialises the commits of all transactions that NOTIFY (one lock on the notification
+ * queue, held through the commit's WAL flush), and every instance's relay woke for every
+ * commit anywhere. The process that wrote the events now wakes its own relay after the
+ * commit (OutboxPublisher); the relay still LISTENs for producers outside the application
+ * (`events:replay` NOTIFYs explicitly), and its poll covers anything else.
+ * IF EXISTS: databases created after messagingTablesUp stopped creating it have none.
+ */
+export function outboxNotifyTriggerDown(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [`DROP TRIGGER IF EXISTS outbox_notify ON ${s}.outbox`, `DROP FUNCTION IF EXISTS ${s}.outbox_notify()`];
+}
+
+/** The trigger as it was, for the down migration. */
+export function outboxNotifyTriggerUp(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [
+    `CREATE FUNCTION ${s}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       PERFORM pg_notify('${schema}_outbox', '');
+       RETURN NULL;
+     END $$`,
+    `CREATE TRIGGER outbox_notify AFTER INSERT ON ${s}.outbox
+       FOR EACH STATEMENT EXECUTE FUNCTION ${s}.outbox_notify()`,
   ];
 }
 

@@ -67,9 +67,11 @@ export function moduleMessagingProviders(options: ModuleMessagingOptions): Provi
     { provide: OWNING_DOMAIN_MODULE, useValue: module },
     {
       provide: OutboxPublisher,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) =>
-        new OutboxPublisher(config.databases[module].schema, module, options.manifest.events.publishes.map((e) => e.type)),
+      inject: [APP_CONFIG, MessagingRegistry],
+      useFactory: (config: AppConfig, registry: MessagingRegistry) =>
+        new OutboxPublisher(config.databases[module].schema, module, options.manifest.events.publishes.map((e) => e.type), () =>
+          registry.relays.get(module)?.wake(),
+        ),
     },
     {
       // The module's durable erasure steps outside Postgres (its `erasure_work` table).

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { afterCommit } from '../database/after-commit';
 import { RequestContextStore } from '../logging/request-context';
 import type { NewIntegrationEvent } from './integration-event';
 
 /**
  * Writes integration events into the module's own `outbox` table using the caller's
- * transaction: the use case's rows and its events commit or roll back together.
+ * transaction: the use case's rows and its events commit or roll back together. After the
+ * commit it wakes the module's relay in this process (`wakeRelay`), so events leave at once
+ * without a NOTIFY per transaction; a crash in between only delays them to the relay's
+ * next poll.
  */
 export class OutboxPublisher {
   private readonly declared: ReadonlySet<string>;
@@ -15,6 +19,7 @@ export class OutboxPublisher {
     private readonly module: string,
     /** The types the module's manifest publishes: anything else is refused. */
     declaredTypes: readonly string[],
+    private readonly wakeRelay: () => void = () => undefined,
   ) {
     this.declared = new Set(declaredTypes);
   }
@@ -45,6 +50,7 @@ export class OutboxPublisher {
       `INSERT INTO "${this.schema}".outbox (id, event_type, payload, metadata) VALUES ${rows.join(', ')}`,
       values,
     );
+    afterCommit(manager, this.wakeRelay);
     return ids;
   }
 }

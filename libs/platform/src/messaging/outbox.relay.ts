@@ -36,8 +36,12 @@ const UNROUTED_CHECK_INTERVAL_MS = 60_000;
  *   once per type and is counted (`outbox_unrouted_events`) until a consumer is declared.
  * - No high-water mark: every committed row is visible to the next claim, so a
  *   transaction that commits late (out of sequence order) is never skipped.
- * - Woken by `LISTEN/NOTIFY` right after a commit; a polling timer covers lost
- *   notifications and a dropped listener connection.
+ * - Woken in-process right after a commit by the OutboxPublisher that wrote the events
+ *   (no NOTIFY per transaction: Postgres serialises the commits of notifying
+ *   transactions, and every instance would wake for every commit anywhere). It LISTENs
+ *   for writers outside the application (`events:replay` NOTIFYs explicitly); a polling
+ *   timer (OUTBOX_POLL_INTERVAL_MS) covers a process that crashed after its commit, and
+ *   rows written by other tools.
  * - The job id is the event id, so a re-publish after a crash between "add" and
  *   "mark" is a no-op in Bull, and inbox deduplication covers the rest (and a replay).
  * - While Redis is down, publishing fails, the transaction rolls back, rows stay, and

@@ -4,6 +4,7 @@ import { CreateSessions1732406700000 } from './migrations/1732406700000-create-s
 import { KeepUsersPublishedOutboxEvents1764633600000 } from './migrations/1764633600000-keep-published-outbox-events';
 import { UsersErasureSupport1764720000000 } from './migrations/1764720000000-erasure-support';
 import { SessionRetentionIndexes1764900000000 } from './migrations/1764900000000-session-retention-indexes';
+import { UsersWakeRelayInProcess1764910000000 } from './migrations/1764910000000-wake-relay-in-process';
 import { UserEntity } from './user.entity';
 
 /** The users module's tables (schema `users`) and its migration history. */
@@ -16,6 +17,7 @@ export const usersDatabase: ModuleDatabaseDefinition = {
     KeepUsersPublishedOutboxEvents1764633600000,
     UsersErasureSupport1764720000000,
     SessionRetentionIndexes1764900000000,
+    UsersWakeRelayInProcess1764910000000,
   ],
   // docs/scaling.md, "users".
   distribution: {
