@@ -19,7 +19,7 @@ export function replicaReaderToken(module: DomainModuleName): string {
   return `ReplicaReader:${module}`;
 }
 
-/** `@InjectReplicaReader('orders')`: the module's reader for lag-tolerant queries. */
+/** `@InjectReplicaReader('<module>')`: the module's own reader for lag-tolerant queries. */
 export const InjectReplicaReader = (module: DomainModuleName): ParameterDecorator => Inject(replicaReaderToken(module));
 
 /** An LSN as a byte position (`pg_wal_lsn_diff(lsn, '0/0')`): exact in a double below 8 PiB of WAL. */
@@ -264,7 +264,8 @@ export class ReplicaReader {
     const tick = () => {
       this.polling = this.poll().finally(() => {
         this.polling = undefined;
-        if (!this.stopped) this.timer = setTimeout(tick, this.config.env.DB_REPLICA_POLL_INTERVAL_MS);
+        // unref: a poller must not keep a process alive that is otherwise done.
+        if (!this.stopped) this.timer = setTimeout(tick, this.config.env.DB_REPLICA_POLL_INTERVAL_MS).unref();
       });
     };
     tick();
