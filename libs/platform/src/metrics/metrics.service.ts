@@ -58,10 +58,10 @@ export class MetricsService {
     private readonly queues: QueueFactory,
     private readonly messaging: MessagingRegistry,
     private readonly cache: CacheAside,
+    private readonly replicas: ReadReplicas,
     private readonly breakers: CircuitBreakers,
     private readonly streams: EventStreams,
     private readonly moduleRef: ModuleRef,
-    private readonly replicas: ReadReplicas,
   ) {
     collectDefaultMetrics({ register: this.registry });
     const queueDepth = new Gauge({ name: 'queue_jobs', help: 'Jobs in each queue by state', labelNames: ['queue', 'state'], registers: [this.registry] });
