@@ -6,8 +6,8 @@
  * database isolation (docs/architecture.md, "Boundary rules"). This rule refuses it at
  * lint time; the platform's MessagingRegistry refuses it again at boot.
  *
- * Seen: @InjectDataSource(x), @InjectEntityManager(x), @InjectRepository(Entity, x),
- * getDataSourceToken(x), getEntityManagerToken(x), getRepositoryToken(Entity, x). `x` must
+ * Seen: @InjectDataSource(x), @InjectEntityManager(x), @InjectReplicaReader(x), @InjectRepository(Entity, x),
+ * getDataSourceToken(x), getEntityManagerToken(x), replicaReaderToken(x), getRepositoryToken(Entity, x). `x` must
  * be the module's own name (the connection is named after the module); leaving it out
  * means TypeORM's default connection, which is no module's, so that is refused too. Names
  * are resolved like queue names (eslint-rules/support/static-strings.js). Queues are the
@@ -22,6 +22,8 @@ const CONNECTION_ARGUMENT = {
   InjectEntityManager: 0,
   getDataSourceToken: 0,
   getEntityManagerToken: 0,
+  InjectReplicaReader: 0,
+  replicaReaderToken: 0,
   InjectRepository: 1,
   getRepositoryToken: 1,
 };

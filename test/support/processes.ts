@@ -140,7 +140,51 @@ export class ThrowawayPostgres {
   }
 
   private run(command: string, args: string[]): void {
-    const [file, all] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
-    execFileSync(file as string, all as string[], { stdio: 'ignore' });
+    runAsPostgres(command, args);
+  }
+}
+
+/** Runs a Postgres binary, as the `postgres` OS user when run as root (initdb and the server refuse root). */
+function runAsPostgres(command: string, args: string[]): void {
+  const [file, all] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+  execFileSync(file as string, all as string[], { stdio: 'ignore' });
+}
+
+/**
+ * A streaming replica of a ThrowawayPostgres (`pg_basebackup -R`: a copy of the primary's
+ * data directory, roles and pg_hba included, that follows its WAL), on a port of its own.
+ * The primary's pg_hba from initdb already admits replication connections on 127.0.0.1.
+ */
+export class ThrowawayReplica {
+  private dir?: string;
+  constructor(readonly primary: ThrowawayPostgres, readonly port: number) {}
+
+  adminUrl(database = 'postgres'): string {
+    return `postgres://postgres:${this.primary.adminPassword}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  async start(): Promise<void> {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'mm-pg-replica-'));
+    if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres', this.dir]);
+    // -c fast: no wait for the next scheduled checkpoint; -X stream: the WAL written meanwhile comes along.
+    runAsPostgres('pg_basebackup', ['-d', this.primary.adminUrl(), '-D', `${this.dir}/data`, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
+    runAsPostgres('pg_ctl', ['-D', `${this.dir}/data`, '-l', `${this.dir}/log`, '-w', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on`, 'start']);
+    await waitForPort(this.port, 10_000);
+  }
+
+  /** Stops the server at once (as a crash would) but keeps its data, so `start()` is not needed again. */
+  stop(): void {
+    if (!this.dir) return;
+    try {
+      runAsPostgres('pg_ctl', ['-D', `${this.dir}/data`, '-m', 'immediate', 'stop']);
+    } catch {
+      // Already stopped.
+    }
+  }
+
+  async remove(): Promise<void> {
+    this.stop();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
   }
 }

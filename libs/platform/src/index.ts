@@ -19,6 +19,7 @@ export * from './database/outbox-inbox.sql';
 export * from './database/after-commit';
 export * from './database/sql';
 export * from './database/database-bootstrap';
+export * from './database/read-replica';
 export * from './errors/domain-error';
 export * from './flags';
 export * from './health/health.module';

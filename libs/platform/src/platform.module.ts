@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module';
 import { AuthGuard } from './auth/auth.guard';
 import { SessionRevocationStore } from './auth/session-revocation.store';
 import { CacheAside } from './cache/cache-aside';
+import { ReadReplicas } from './database/read-replica';
 import { EventStreams } from './http/event-stream';
 import { declaredFlags } from './flags/flag-declarations';
 import { FLAG_DECLARATIONS, Flags } from './flags/flags.service';
@@ -40,6 +41,7 @@ const CORE_PROVIDERS = [
   RetentionStats,
   EventStreams,
   MetricsService,
+  ReadReplicas,
 ];
 
 @Global()

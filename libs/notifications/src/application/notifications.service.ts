@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { execute, KeysetCursor } from '@app/platform';
+import { execute, InjectReplicaReader, KeysetCursor, type ReplicaReader } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { DeliveryChannel, DeliveryStatus, NotificationView } from '../domain/notification';
 import { NotificationNotFoundError } from '../domain/notification.errors';
@@ -92,11 +92,19 @@ export function notificationPageQuery(
 /** The caller's notifications: pages, read state, and the replay for live streams. */
 @Injectable()
 export class NotificationsService {
-  constructor(@InjectDataSource('notifications') private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource('notifications') private readonly dataSource: DataSource,
+    @InjectReplicaReader('notifications') private readonly reader: ReplicaReader,
+  ) {}
 
+  /**
+   * A page may come from the read replica, never behind the user's own writes (marking
+   * read); a notification just created by a consumer may appear a few seconds later,
+   * which the live stream covers anyway.
+   */
   async list(userId: string, options: { unread?: boolean; limit: number; cursor?: string }): Promise<NotificationPage> {
     const { sql, params } = notificationPageQuery(userId, options);
-    const rows = await this.dataSource.query<NotificationRow[]>(sql, params);
+    const rows = await this.reader.read(userId, (manager) => manager.query<NotificationRow[]>(sql, params));
     const page = rows.slice(0, options.limit);
     const last = page[page.length - 1];
     return {

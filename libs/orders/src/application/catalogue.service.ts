@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { KeysetCursor } from '@app/platform';
+import { InjectReplicaReader, KeysetCursor, type ReplicaReader } from '@app/platform';
 import {
   CatalogueProductNotFoundError,
   DuplicateSkuError,
@@ -63,7 +63,10 @@ const COLUMNS = 'id, sku, name, price_cents, currency, stock, version, created_a
 /** The product catalogue and its stock levels. */
 @Injectable()
 export class CatalogueService {
-  constructor(@InjectDataSource('orders') private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource('orders') private readonly dataSource: DataSource,
+    @InjectReplicaReader('orders') private readonly reader: ReplicaReader,
+  ) {}
 
   async create(input: { sku: string; name: string; priceCents: number; currency: string; stock: number }): Promise<Product> {
     try {
@@ -118,14 +121,19 @@ export class CatalogueService {
     throw new StockOutOfRangeError((await this.get(id)).stock, delta);
   }
 
-  async list(limit: number, cursor?: string): Promise<{ items: Product[]; nextCursor: string | null }> {
+  /**
+   * The catalogue page may come from the read replica (a few seconds behind at most, and
+   * never behind `caller`'s own writes): browsing tolerates that; placing an order reads
+   * prices and stock on the primary, inside its transaction.
+   */
+  async list(caller: string, limit: number, cursor?: string): Promise<{ items: Product[]; nextCursor: string | null }> {
     const after = KeysetCursor.decode(cursor, KeysetCursor.isTimestamp);
-    const rows = await this.dataSource.query<ProductRow[]>(
+    const rows = await this.reader.read(caller, (manager) => manager.query<ProductRow[]>(
       `SELECT ${COLUMNS} FROM orders.products
         ${after ? 'WHERE (created_at, id) > ($2::timestamptz, $3::uuid)' : ''}
         ORDER BY created_at, id LIMIT $1`,
       after ? [limit + 1, after.key, after.id] : [limit + 1],
-    );
+    ));
     const page = rows.slice(0, limit).map(toProduct);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
     return { items: page, nextCursor: last ? KeysetCursor.encode({ key: new Date(last.created_at).toISOString(), id: last.id }) : null };

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { KeysetCursor, OutboxPublisher, type AuthenticatedUser } from '@app/platform';
+import { InjectReplicaReader, KeysetCursor, OutboxPublisher, type AuthenticatedUser, type ReplicaReader } from '@app/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { OrderEvents, type OrderEventType, type OrderEventV1, type OrderStatus } from '../contracts';
 import { nextStatus, restoresStock, type OrderAction } from '../domain/order-status';
@@ -21,6 +21,7 @@ export class OrderLifecycleService {
   constructor(
     @InjectDataSource('orders') private readonly dataSource: DataSource,
     private readonly outbox: OutboxPublisher,
+    @InjectReplicaReader('orders') private readonly reader: ReplicaReader,
   ) {}
 
   /** Owner or admin; anyone else learns nothing (404, not 403). */
@@ -30,9 +31,12 @@ export class OrderLifecycleService {
     return order;
   }
 
+  /** The user's order list may come from the read replica, never behind the user's own writes. */
   async list(userId: string, limit: number, status?: OrderStatus, cursor?: string): Promise<{ items: OrderView[]; nextCursor: string | null }> {
     const after = KeysetCursor.decode(cursor, KeysetCursor.isTimestamp);
-    const rows = await listOrders(this.dataSource.manager, { userId, status, limit: limit + 1, after: after && { createdAt: after.key, id: after.id } });
+    const rows = await this.reader.read(userId, (manager) =>
+      listOrders(manager, { userId, status, limit: limit + 1, after: after && { createdAt: after.key, id: after.id } }),
+    );
     const items = rows.slice(0, limit);
     const last = rows.length > limit ? items[items.length - 1] : undefined;
     return { items, nextCursor: last ? KeysetCursor.encode({ key: last.createdAt, id: last.id }) : null };

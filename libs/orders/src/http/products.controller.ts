@@ -11,7 +11,7 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError } from '@app/platform';
+import { CurrentUser, Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply } from 'fastify';
 import { CatalogueService, type Product } from '../application/catalogue.service';
 import { CreateProductRequest, PageQuery, ProductPage, ProductResponse, UpdateProductRequest } from './order.schemas';
@@ -32,8 +32,8 @@ export class ProductsController {
   @Get()
   @ShedPriority('sheddable')
   @ApiOkResponse({ schema: ProductPage as never })
-  list(@ValidQuery(PageQuery) query: PageQuery): Promise<{ items: Product[]; nextCursor: string | null }> {
-    return this.catalogue.list(query.limit, query.cursor);
+  list(@CurrentUser() caller: AuthenticatedUser, @ValidQuery(PageQuery) query: PageQuery): Promise<{ items: Product[]; nextCursor: string | null }> {
+    return this.catalogue.list(caller.userId, query.limit, query.cursor);
   }
 
   @Get(':id')

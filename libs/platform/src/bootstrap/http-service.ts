@@ -80,6 +80,10 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
   logger.info(
     {
       postgres: definition.databases(config).map(({ module }) => describeUrl(config.databases[module].url)),
+      replicas: definition.databases(config).flatMap(({ module }) => {
+        const replica = config.databases[module].replicaUrl;
+        return replica ? [`${module}: ${describeUrl(replica)}`] : [];
+      }),
       redis: config.env.REDIS_CLUSTER_NODES ? `cluster ${config.env.REDIS_CLUSTER_NODES}` : describeUrl(config.env.REDIS_URL),
       modules: [...config.enabledModules],
     },

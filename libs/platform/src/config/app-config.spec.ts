@@ -106,6 +106,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it("gives a module's replica URL the module's role and password; another user is refused", () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://admin:secret@db:5432/shop',
+      DB_ROLE_PREFIX: 'shop',
+      CATALOG_DB_PASSWORD: 'catalog-own-password',
+      CATALOG_DATABASE_REPLICA_URL: 'postgres://replica-1:5433/shop',
+      SHIPPING_DATABASE_REPLICA_URL: 'postgres://shop_shipping:replica-pass@replica-1/shop',
+    });
+    const replica = new URL(config.databases.catalog.replicaUrl!);
+    expect([replica.host, replica.username, decodeURIComponent(replica.password), replica.pathname]).toEqual(['replica-1:5433', 'shop_catalog', 'catalog-own-password', '/shop']);
+    expect(new URL(config.databases.shipping.replicaUrl!).password).toBe('replica-pass');
+    expect(config.databases.billing.replicaUrl).toBeUndefined();
+    expect([config.env.DB_REPLICA_MAX_LAG_MS, config.env.DB_REPLICA_POLL_INTERVAL_MS]).toEqual([5000, 1000]);
+    expect(() => loadConfig({ DB_ROLE_PREFIX: 'shop', CATALOG_DATABASE_REPLICA_URL: 'postgres://postgres:x@replica-1/shop' })).toThrow(
+      /CATALOG_DATABASE_REPLICA_URL must log in as the module's role "shop_catalog"/,
+    );
+    expect(() => loadConfig({ CATALOG_DATABASE_REPLICA_URL: 'mysql://replica-1/shop' })).toThrow(ConfigError);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '' }).env.PORT).toBe(3000);
   });

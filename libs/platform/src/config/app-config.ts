@@ -48,6 +48,14 @@ export const EnvSchema = Type.Object({
   DB_CONNECT_TIMEOUT_MS: Int(2000, 100, 60000),
   DB_STATEMENT_TIMEOUT_MS: Int(2000, 100, 600000),
   DB_BOOTSTRAP_ON_START: Type.Boolean({ default: true }),
+  /**
+   * A module's streaming replica (`<MODULE>_DATABASE_REPLICA_URL`) is bypassed while it lags
+   * the primary by more than this: its lag-tolerant reads go to the primary (README,
+   * "Running with a read replica").
+   */
+  DB_REPLICA_MAX_LAG_MS: Int(5000, 100, 3_600_000),
+  /** How often each instance measures every replica's lag and reachability. */
+  DB_REPLICA_POLL_INTERVAL_MS: Int(1000, 50, 60_000),
   /** statement_timeout of the bootstrap's migration connections; 0: none (a migration may take long). */
   DB_MIGRATION_STATEMENT_TIMEOUT_MS: Int(0, 0, 86_400_000),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
@@ -155,6 +163,11 @@ export type Env = Static<typeof EnvSchema>;
 const Bounded = (min: number, max: number) => Type.Optional(Type.Integer({ minimum: min, maximum: max }));
 export const ModuleOverrideSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /**
+   * A streaming replica of the module's primary, for the reads the module marks lag-tolerant.
+   * Same role (roles replicate physically): a URL without user or password takes the module's.
+   */
+  DATABASE_REPLICA_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** The module role's own password, when DATABASE_URL (not the module's URL) supplies the server. */
   DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
   DB_POOL_MAX: Bounded(1, 500),
@@ -170,6 +183,8 @@ export interface ModuleDatabaseConfig {
   url: string;
   /** The variable an operator sets to change `url` (named in start-up errors). */
   urlVariable: string;
+  /** `<MODULE>_DATABASE_REPLICA_URL` with the module role's credentials; unset: every read goes to `url`. */
+  replicaUrl?: string;
   poolMax: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
@@ -430,6 +445,7 @@ export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly Module
       role,
       url,
       urlVariable: o.DATABASE_URL ? `${prefix}DATABASE_URL` : `DATABASE_URL and ${prefix}DB_PASSWORD`,
+      replicaUrl: o.DATABASE_REPLICA_URL ? replicaConnection(o.DATABASE_REPLICA_URL, role, url, prefix) : undefined,
       poolMax: o.DB_POOL_MAX ?? env.DB_POOL_MAX,
       connectTimeoutMs: o.DB_CONNECT_TIMEOUT_MS ?? env.DB_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: o.DB_STATEMENT_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
@@ -481,6 +497,23 @@ function moduleConnection(
   }
   const password = o.DB_PASSWORD ?? (env.NODE_ENV === 'production' ? '' : developmentPassword(env.DATABASE_URL, role));
   return { role, url: urlForRole(env.DATABASE_URL, role, password) };
+}
+
+/**
+ * The replica URL as the module's role: a physical replica has the primary's roles and
+ * passwords, so user and password default to the module's own; another user is refused
+ * (it would read with privileges the module's role does not have, or none).
+ */
+function replicaConnection(replicaUrl: string, role: string, primaryUrl: string, prefix: string): string {
+  const url = new URL(replicaUrl);
+  const user = decodeURIComponent(url.username);
+  if (user && user !== role) {
+    throw new ConfigError(`Invalid configuration: ${prefix}DATABASE_REPLICA_URL must log in as the module's role "${role}" (roles replicate with the primary), not "${user}"`);
+  }
+  const primary = new URL(primaryUrl);
+  url.username = primary.username;
+  if (!url.password) url.password = primary.password;
+  return url.toString();
 }
 
 /**

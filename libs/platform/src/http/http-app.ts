@@ -19,6 +19,7 @@ import {
 import { mountBullBoard } from './bull-board';
 import { installLoadShedding, wasShed } from './load-shedding';
 import { RequestContextStore } from '../logging/request-context';
+import { ReadReplicas } from '../database/read-replica';
 import { MetricsService } from '../metrics/metrics.service';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -287,8 +288,28 @@ export function configureHttpApp(app: NestFastifyApplication, config: AppConfig,
     }
     done();
   });
+  rememberClientWrites(app);
   setUpOpenApi(app, title);
   if (config.env.BULL_BOARD_ENABLED) mountBullBoard(app, config, title);
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Read-your-writes with read replicas (docs/architecture.md, "Read replicas"): once a
+ * signed-in client's state-changing request has been handled (its transaction committed),
+ * and before the answer leaves, the primary's WAL position is remembered for that client,
+ * so its next lag-tolerant reads wait for a replica that has replayed it. Failed requests
+ * count too: some commit before they fail. Nothing happens without a replica.
+ */
+function rememberClientWrites(app: NestFastifyApplication): void {
+  const replicas = app.get(ReadReplicas);
+  if (!replicas.enabled) return;
+  app.getHttpAdapter().getInstance().addHook('onSend', async (request: FastifyRequest, _reply, payload) => {
+    const userId = (request as FastifyRequest & { user?: { userId?: string } }).user?.userId;
+    if (userId && !SAFE_METHODS.has(request.method)) await replicas.recordWrite(userId);
+    return payload;
+  });
 }
 
 function setUpOpenApi(app: INestApplication, title: string): void {

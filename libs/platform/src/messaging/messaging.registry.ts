@@ -6,6 +6,7 @@ import type { OutboxRelay } from './outbox.relay';
 import { getDataSourceToken, getEntityManagerToken } from '@nestjs/typeorm';
 import { getQueueToken } from '@nestjs/bull';
 import { findInjectionClaims, findProcessorClaims } from './processor-ownership';
+import { replicaReaderToken } from '../database/read-replica';
 
 /**
  * Every relay and inbox consumer running in this process, by module: what health,
@@ -48,7 +49,7 @@ export class MessagingRegistry implements OnModuleInit {
     for (const claim of findInjectionClaims(this.modules)) {
       for (const other of modules.filter((m) => m !== claim.module)) {
         const connection =
-          claim.token === getDataSourceToken(other) || claim.token === getEntityManagerToken(other) ||
+          claim.token === getDataSourceToken(other) || claim.token === getEntityManagerToken(other) || claim.token === replicaReaderToken(other) ||
           (claim.token.startsWith(`${other}_`) && claim.token.endsWith('Repository'));
         if (connection) {
           throw new Error(

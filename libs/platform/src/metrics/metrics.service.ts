@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { DataSource } from 'typeorm';
 import type Redis from 'ioredis';
 import { CacheAside } from '../cache/cache-aside';
+import { ReadReplicas } from '../database/read-replica';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
 import { MessagingRegistry } from '../messaging/messaging.registry';
@@ -58,6 +59,7 @@ export class MetricsService {
     private readonly queues: QueueFactory,
     private readonly messaging: MessagingRegistry,
     private readonly cache: CacheAside,
+    private readonly replicas: ReadReplicas,
     private readonly breakers: CircuitBreakers,
     private readonly streams: EventStreams,
     private readonly moduleRef: ModuleRef,
@@ -82,6 +84,22 @@ export class MetricsService {
     const streamsOpen = new Gauge({ name: 'live_streams_open', help: 'Server-Sent Events streams open on this instance', registers: [this.registry] });
     this.collectors.push(async () => streamsOpen.set(this.streams.openCount));
     const breakersOpen = new Gauge({ name: 'circuit_breaker_open_circuits', help: 'Circuits seen open by this instance whose cool-down has not ended, by breaker', labelNames: ['breaker'], registers: [this.registry] });
+    // Read replicas (README, "Running with a read replica"): lag as last polled, and where lag-tolerant reads went.
+    const replicaLag = new Gauge({ name: 'db_replica_lag_seconds', help: 'How far each module\'s read replica is behind its primary, as last polled (NaN while unreachable)', labelNames: ['module'], registers: [this.registry] });
+    const replicaUsable = new Gauge({ name: 'db_replica_usable', help: 'Whether lag-tolerant reads may use the module\'s replica (1: reachable and within DB_REPLICA_MAX_LAG_MS)', labelNames: ['module'], registers: [this.registry] });
+    const replicaReads = new Counter({ name: 'db_lag_tolerant_reads_total', help: 'Lag-tolerant reads by module, target (replica or primary) and reason', labelNames: ['module', 'target', 'reason'], registers: [this.registry] });
+    this.collectors.push(async () => {
+      for (const reader of this.replicas.readers.values()) {
+        if (!reader.hasReplica) continue;
+        const { usable, lagMs } = reader.replicaState;
+        replicaLag.set({ module: reader.module }, lagMs === null ? Number.NaN : lagMs / 1000);
+        replicaUsable.set({ module: reader.module }, usable && lagMs !== null && lagMs <= this.config.env.DB_REPLICA_MAX_LAG_MS ? 1 : 0);
+      }
+      for (const [key, total] of this.replicas.reads) {
+        const [module, target, reason] = key.split('|');
+        this.followTotal(replicaReads, { module, target, reason }, total);
+      }
+    });
     const pool = new Gauge({ name: 'db_pool_connections', help: 'Connections of each module pool by state', labelNames: ['module', 'state'], registers: [this.registry] });
 
     // Read at scrape time (refresh()), each source bounded by its own timeout.

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, CacheAside, ErasureWork, Flags, OutboxPublisher, type AppConfig } from '@app/platform';
+import { APP_CONFIG, CacheAside, ErasureWork, Flags, InjectReplicaReader, OutboxPublisher, type AppConfig, type ReplicaReader } from '@app/platform';
 import type { DataSource, EntityManager } from 'typeorm';
 import { UserEvents, type UserDeletedV1, type UserSummary, type UsersFacade } from '../contracts';
 import { UserNotFoundError } from '../domain/user.errors';
@@ -27,6 +27,7 @@ export class ProfilesService implements UsersFacade {
     private readonly sessions: SessionsService,
     private readonly flags: Flags,
     private readonly erasure: ErasureWork,
+    @InjectReplicaReader('users') private readonly reader: ReplicaReader,
   ) {}
 
   async me(userId: string): Promise<UserEntity> {
@@ -35,10 +36,15 @@ export class ProfilesService implements UsersFacade {
     return user;
   }
 
-  /** Public profile as JSON text, straight from the cache when hot. */
+  /**
+   * Public profile as JSON text, straight from the cache when hot. A miss may load from the
+   * read replica, but never behind the profile owner's own writes (rename, erasure): what
+   * is cached is then at most DB_REPLICA_MAX_LAG_MS older than a primary read would be,
+   * and never a profile its owner has already changed or erased.
+   */
   async publicProfileJson(userId: string): Promise<string> {
     const load = async () => {
-      const [row] = await this.dataSource.query<PublicProfile[]>('SELECT id, name FROM users.users WHERE id = $1', [userId]);
+      const [row] = await this.reader.read(userId, (manager) => manager.query<PublicProfile[]>('SELECT id, name FROM users.users WHERE id = $1', [userId]));
       return row ? JSON.stringify({ id: row.id, name: row.name }) : null;
     };
     // The kill switch bypasses the cache entirely (no read, no fill); invalidations still run.
@@ -61,6 +67,9 @@ export class ProfilesService implements UsersFacade {
       .execute();
     const [row] = (result.raw ?? []) as { id: string; email: string; name: string; password_hash: string; role: UserRole; created_at: Date; updated_at: Date }[];
     if (!row) throw new UserNotFoundError();
+    // Before the cache entry goes: a miss after it must not re-fill it from a replica that
+    // still has the old name.
+    await this.reader.recordWrite(userId);
     // After the commit, so a concurrent miss cannot re-fill the cache with the old name
     // after we dropped it.
     await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
@@ -100,6 +109,8 @@ export class ProfilesService implements UsersFacade {
       await this.recordCacheErasure(manager, userId);
       return ended;
     });
+    // Misses from now on load from the primary until a replica has replayed the erasure.
+    await this.reader.recordWrite(userId);
     // At once, so the next read answers 404; the recorded work covers a Redis that failed here.
     await this.cache.invalidate(PUBLIC_PROFILE_CACHE, userId);
     await Promise.all(sessionIds.map((id) => this.sessions.revokeEverywhere(id)));
