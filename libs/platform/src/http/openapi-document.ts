@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { OPENAPI_PUBLIC, OPENAPI_ROLES } from '../auth/auth.decorators';
 
@@ -109,7 +110,7 @@ function finishOperation(operation: Operation): void {
   const responses = operation.responses;
   for (const [status, response] of Object.entries(responses)) {
     if (Number(status) >= 400 && !response.content && !response.$ref) response.content = problemContent();
-    if (response.description === '') response.description = Number(status) < 300 ? 'OK' : 'Error';
+    if (response.description === '') response.description = STATUS_CODES[Number(status)] ?? 'Answer';
   }
   const add = (name: keyof typeof SHARED_RESPONSES) => {
     const { status } = SHARED_RESPONSES[name];
