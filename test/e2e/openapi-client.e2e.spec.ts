@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
@@ -45,6 +45,7 @@ describe('A client generated from the API document', () => {
     if (committed !== fresh) {
       throw new Error(`${path.relative(ROOT, TYPES)} is stale: the API document changed. Run \`npm run openapi:types\` and commit the result (fresh types: ${path.join(dir, 'api.d.ts')})`);
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('type-checks the client code against those types (tsc)', () => {

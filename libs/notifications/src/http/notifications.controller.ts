@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Post, Put, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProduces, ApiTags, ApiTooManyRequestsResponse, ApiOperation } from '@nestjs/swagger';
 import { CurrentUser, ShedPriority, UuidParam, ValidBody, ValidQuery, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LiveNotifications } from '../application/live-notifications';
@@ -38,7 +38,11 @@ export class NotificationsController {
   @Get('stream')
   @ShedPriority('sheddable', { stream: true }) // a client reconnects with Last-Event-ID
   @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'A text/event-stream of new notifications, from whichever instance created them, until the access token expires' })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, schema: { type: 'string' }, description: 'The last `id` received: what was missed since is sent first' })
+  @ApiOkResponse({
+    description: 'A text/event-stream of new notifications, from whichever instance created them, until the access token expires',
+    content: { 'text/event-stream': { schema: { type: 'string', description: '`event: notification`, `id: <notification id>`, `data: <notification JSON>`; `event: token-expired` last' } } },
+  })
   @ApiTooManyRequestsResponse({ description: 'STREAM.TOO_MANY_PER_USER or STREAM.INSTANCE_FULL: too many open streams; see Retry-After' })
   @ApiOperation({ operationId: 'streamNotifications', summary: 'Follow new notifications live (Server-Sent Events)', description: '`event: notification` with the notification as `data`; reconnect with `Last-Event-ID` to get what was missed.' })
   async stream(@CurrentUser() caller: AuthenticatedUser, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {

@@ -1,5 +1,15 @@
 import { Controller, Get, Headers, HttpCode, Inject, Optional, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse, ApiOperation } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
 import { CurrentUser, Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
 import { USERS_FACADE, type UserSummary, type UsersFacade } from '@app/users/contracts';
 import type { FastifyReply } from 'fastify';
@@ -42,7 +52,8 @@ export class OrdersController {
     headers: { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string', enum: ['true'] } } },
   })
   @ApiConflictResponse({ description: 'Insufficient stock (type ends in insufficient-stock), or the same Idempotency-Key is still in flight' })
-  @ApiUnprocessableEntityResponse({ description: 'Idempotency-Key reused with a different body' })
+  @ApiNotFoundResponse({ description: 'A product of the order does not exist (ORDER.PRODUCT_NOT_FOUND)' })
+  @ApiUnprocessableEntityResponse({ description: 'Products in different currencies (ORDER.MIXED_CURRENCY), or the Idempotency-Key reused with a different body' })
   @ApiOperation({ operationId: 'placeOrder', summary: 'Place an order', description: 'Priced from the catalogue. Send an `Idempotency-Key` to retry safely.' })
   async place(
     @CurrentUser() caller: AuthenticatedUser,
@@ -70,6 +81,7 @@ export class OrdersController {
 
   @Get(':id')
   @ApiOkResponse({ schema: OrderResponse as never, description: 'Admins also get `customer` ({ id, name } or null once erased), read through UsersFacade' })
+  @ApiNotFoundResponse({ description: "No such order, or another customer's (ORDER.NOT_FOUND)" })
   @ApiOperation({ operationId: 'getOrder', summary: 'Read one of your orders', description: 'Admins may read anyone\'s.' })
   async get(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody & { customer?: Pick<UserSummary, 'id' | 'name'> | null }> {
     const order = toOrderResponse(await this.lifecycle.get(id, caller));
@@ -85,6 +97,7 @@ export class OrdersController {
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
   @ApiConflictResponse({ description: 'Already shipped, delivered, cancelled or expired' })
+  @ApiNotFoundResponse({ description: "No such order, or another customer's (ORDER.NOT_FOUND)" })
   @ApiOperation({ operationId: 'cancelOrder', summary: 'Cancel an order' })
   cancel(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'cancel', caller);
@@ -95,6 +108,8 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
   @ApiOperation({ operationId: 'confirmOrder', summary: 'Confirm a pending order' })
   confirm(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'confirm', caller);
@@ -105,6 +120,8 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
   @ApiOperation({ operationId: 'shipOrder', summary: 'Mark a confirmed order shipped' })
   ship(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'ship', caller);
@@ -115,6 +132,8 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
   @ApiOperation({ operationId: 'deliverOrder', summary: 'Mark a shipped order delivered' })
   deliver(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'deliver', caller);

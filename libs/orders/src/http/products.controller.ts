@@ -63,6 +63,7 @@ export class ProductsController {
   @Roles('admin')
   @ApiHeader({ name: 'If-Match', required: false, schema: { type: 'string' }, description: 'The ETag read before (or `*`); required when the body sets `stock`' })
   @ApiOkResponse({ schema: ProductResponse as never, description: 'With the new `ETag`', headers: ETAG_HEADER })
+  @ApiNotFoundResponse({ description: 'No such product' })
   @ApiConflictResponse({ description: '`stockDelta` would take the stock below 0 or above 1 000 000 000' })
   @ApiPreconditionFailedResponse({ description: 'If-Match names no current version' })
   @ApiResponse({ status: 428, description: '`stock` (absolute) sent without If-Match' })

@@ -46,6 +46,8 @@ const SHARED_RESPONSES: Record<string, { status: string; response: Json }> = {
   BadRequest: { status: '400', response: { description: 'Invalid parameters, headers or body: `errors` names each field', content: problemContent() } },
   Unauthorized: { status: '401', response: { description: 'No, an invalid, an expired or a revoked access token', content: problemContent() } },
   Forbidden: { status: '403', response: { description: 'The caller lacks the required role', content: problemContent() } },
+  ContentTooLarge: { status: '413', response: { description: 'The body is larger than BODY_LIMIT_BYTES', content: problemContent() } },
+  UnsupportedMediaType: { status: '415', response: { description: 'The body is not application/json', content: problemContent() } },
   TooManyRequests: {
     status: '429',
     response: { description: 'Rate limit (per client address, every instance counted)', headers: { 'Retry-After': ref('headers', 'RetryAfter') }, content: problemContent() },
@@ -117,6 +119,10 @@ function finishOperation(operation: Operation): void {
     responses[status] ??= ref('responses', name);
   };
   if (operation.requestBody || (operation.parameters ?? []).length > 0) add('BadRequest');
+  if (operation.requestBody) {
+    add('ContentTooLarge');
+    add('UnsupportedMediaType');
+  }
   if (!isPublic) add('Unauthorized');
   if (roles?.length) {
     add('Forbidden');

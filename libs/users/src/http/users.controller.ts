@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Header, HttpCode, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags, ApiOperation } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser, Public, ShedPriority, UuidParam, ValidBody, type AuthenticatedUser } from '@app/platform';
 import { ProfilesService } from '../application/profiles.service';
 import { RegisterUserService } from '../application/register-user.service';
@@ -61,6 +61,7 @@ export class UsersController {
   @ShedPriority('sheddable')
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOkResponse({ schema: PublicProfileResponse as never })
+  @ApiNotFoundResponse({ description: 'No such user (USER.NOT_FOUND)' })
   @ApiOperation({ operationId: 'getPublicProfile', summary: 'Read a user\'s public profile' })
   async publicProfile(@UuidParam('id') id: string): Promise<string> {
     return this.profiles.publicProfileJson(id);
