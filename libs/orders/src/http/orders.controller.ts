@@ -1,5 +1,15 @@
 import { Controller, Get, Headers, HttpCode, Inject, Optional, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
 import { CurrentUser, Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
 import { USERS_FACADE, type UserSummary, type UsersFacade } from '@app/users/contracts';
 import type { FastifyReply } from 'fastify';
@@ -36,10 +46,15 @@ export class OrdersController {
 
   @Post()
   @HttpCode(201)
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Scoped to the user, kept 24 h. Same key + same body replays the first response; different body → 422; concurrent repeat → 409.' })
-  @ApiCreatedResponse({ schema: OrderResponse as never })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' }, description: 'Scoped to the user, kept 24 h. Same key + same body replays the first response; different body → 422; concurrent repeat → 409.' })
+  @ApiCreatedResponse({
+    schema: OrderResponse as never,
+    headers: { 'Idempotent-Replayed': { description: '`true` when this is the stored answer to an earlier request with the same Idempotency-Key', schema: { type: 'string', enum: ['true'] } } },
+  })
   @ApiConflictResponse({ description: 'Insufficient stock (type ends in insufficient-stock), or the same Idempotency-Key is still in flight' })
-  @ApiUnprocessableEntityResponse({ description: 'Idempotency-Key reused with a different body' })
+  @ApiNotFoundResponse({ description: 'A product of the order does not exist (ORDER.PRODUCT_NOT_FOUND)' })
+  @ApiUnprocessableEntityResponse({ description: 'Products in different currencies (ORDER.MIXED_CURRENCY), or the Idempotency-Key reused with a different body' })
+  @ApiOperation({ operationId: 'placeOrder', summary: 'Place an order', description: 'Priced from the catalogue. Send an `Idempotency-Key` to retry safely.' })
   async place(
     @CurrentUser() caller: AuthenticatedUser,
     @ValidBody(PlaceOrderRequest) body: PlaceOrderRequest,
@@ -58,6 +73,7 @@ export class OrdersController {
 
   @Get()
   @ApiOkResponse({ schema: OrderPage as never })
+  @ApiOperation({ operationId: 'listOrders', summary: 'List your orders' })
   async list(@CurrentUser() caller: AuthenticatedUser, @ValidQuery(ListOrdersQuery) query: ListOrdersQuery): Promise<{ items: OrderBody[]; nextCursor: string | null }> {
     const page = await this.lifecycle.list(caller.userId, query.limit, query.status as never, query.cursor);
     return { items: page.items.map(toOrderResponse), nextCursor: page.nextCursor };
@@ -65,6 +81,8 @@ export class OrdersController {
 
   @Get(':id')
   @ApiOkResponse({ schema: OrderResponse as never, description: 'Admins also get `customer` ({ id, name } or null once erased), read through UsersFacade' })
+  @ApiNotFoundResponse({ description: "No such order, or another customer's (ORDER.NOT_FOUND)" })
+  @ApiOperation({ operationId: 'getOrder', summary: 'Read one of your orders', description: 'Admins may read anyone\'s.' })
   async get(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody & { customer?: Pick<UserSummary, 'id' | 'name'> | null }> {
     const order = toOrderResponse(await this.lifecycle.get(id, caller));
     if (caller.role !== 'admin' || !this.users) return order;
@@ -79,6 +97,8 @@ export class OrdersController {
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
   @ApiConflictResponse({ description: 'Already shipped, delivered, cancelled or expired' })
+  @ApiNotFoundResponse({ description: "No such order, or another customer's (ORDER.NOT_FOUND)" })
+  @ApiOperation({ operationId: 'cancelOrder', summary: 'Cancel an order' })
   cancel(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'cancel', caller);
   }
@@ -88,6 +108,9 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
+  @ApiOperation({ operationId: 'confirmOrder', summary: 'Confirm a pending order' })
   confirm(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'confirm', caller);
   }
@@ -97,6 +120,9 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
+  @ApiOperation({ operationId: 'shipOrder', summary: 'Mark a confirmed order shipped' })
   ship(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'ship', caller);
   }
@@ -106,6 +132,9 @@ export class OrdersController {
   @Roles('admin')
   @HttpCode(200)
   @ApiOkResponse({ schema: OrderResponse as never })
+  @ApiConflictResponse({ description: 'The order is not in a state this step follows (ORDER.ILLEGAL_TRANSITION)' })
+  @ApiNotFoundResponse({ description: 'No such order (ORDER.NOT_FOUND)' })
+  @ApiOperation({ operationId: 'deliverOrder', summary: 'Mark a shipped order delivered' })
   deliver(@CurrentUser() caller: AuthenticatedUser, @UuidParam('id') id: string): Promise<OrderBody> {
     return this.move(id, 'deliver', caller);
   }

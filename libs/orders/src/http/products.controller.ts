@@ -10,6 +10,7 @@ import {
   ApiPreconditionFailedResponse,
   ApiResponse,
   ApiTags,
+  ApiOperation,
 } from '@nestjs/swagger';
 import { CurrentUser, Roles, ShedPriority, UuidParam, ValidBody, ValidQuery, ValidationFailedError, type AuthenticatedUser } from '@app/platform';
 import type { FastifyReply } from 'fastify';
@@ -18,6 +19,8 @@ import { CreateProductRequest, PageQuery, ProductPage, ProductResponse, UpdatePr
 import { parseIfMatch, productEtag } from './product-etag';
 
 /** Products carry their version as an ETag (docs/api.md, "Catalogue"). */
+const ETAG_HEADER = { ETag: { description: "The product's version, quoted (`\"3\"`): send it back as If-Match", schema: { type: 'string' } } };
+
 function withEtag(reply: FastifyReply, product: Product): Product {
   void reply.header('etag', productEtag(product.version));
   return product;
@@ -32,13 +35,15 @@ export class ProductsController {
   @Get()
   @ShedPriority('sheddable')
   @ApiOkResponse({ schema: ProductPage as never })
+  @ApiOperation({ operationId: 'listProducts', summary: 'List the catalogue', description: 'Keyset-paginated: pass `nextCursor` back as `cursor`.' })
   list(@CurrentUser() caller: AuthenticatedUser, @ValidQuery(PageQuery) query: PageQuery): Promise<{ items: Product[]; nextCursor: string | null }> {
     return this.catalogue.list(caller.userId, query.limit, query.cursor);
   }
 
   @Get(':id')
-  @ApiOkResponse({ schema: ProductResponse as never, description: 'With `ETag: "<version>"`' })
+  @ApiOkResponse({ schema: ProductResponse as never, description: 'With `ETag: "<version>"`', headers: ETAG_HEADER })
   @ApiNotFoundResponse({ description: 'No such product' })
+  @ApiOperation({ operationId: 'getProduct', summary: 'Read one product', description: 'The `ETag` header is the product\'s version: send it back as `If-Match` to update it safely.' })
   async get(@UuidParam('id') id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Product> {
     return withEtag(reply, await this.catalogue.get(id));
   }
@@ -46,20 +51,23 @@ export class ProductsController {
   @Post()
   @Roles('admin')
   @HttpCode(201)
-  @ApiCreatedResponse({ schema: ProductResponse as never })
+  @ApiCreatedResponse({ schema: ProductResponse as never, description: 'With its first `ETag`', headers: ETAG_HEADER })
   @ApiConflictResponse({ description: 'Duplicate SKU (case-insensitive)' })
   @ApiForbiddenResponse({ description: 'Admins only' })
+  @ApiOperation({ operationId: 'createProduct', summary: 'Add a product to the catalogue' })
   async create(@ValidBody(CreateProductRequest) body: CreateProductRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<Product> {
     return withEtag(reply, await this.catalogue.create(body));
   }
 
   @Patch(':id')
   @Roles('admin')
-  @ApiHeader({ name: 'If-Match', required: false, description: 'The ETag read before; required when the body sets `stock`' })
-  @ApiOkResponse({ schema: ProductResponse as never, description: 'With the new `ETag`' })
+  @ApiHeader({ name: 'If-Match', required: false, schema: { type: 'string' }, description: 'The ETag read before (or `*`); required when the body sets `stock`' })
+  @ApiOkResponse({ schema: ProductResponse as never, description: 'With the new `ETag`', headers: ETAG_HEADER })
+  @ApiNotFoundResponse({ description: 'No such product' })
   @ApiConflictResponse({ description: '`stockDelta` would take the stock below 0 or above 1 000 000 000' })
   @ApiPreconditionFailedResponse({ description: 'If-Match names no current version' })
   @ApiResponse({ status: 428, description: '`stock` (absolute) sent without If-Match' })
+  @ApiOperation({ operationId: 'updateProduct', summary: 'Change a product (price, name, stock)', description: '`stockDelta` adds to the stock atomically; `stock` sets it and needs `If-Match` (428 without it, 412 when the product changed since it was read).' })
   async update(
     @UuidParam('id') id: string,
     @ValidBody(UpdateProductRequest) body: UpdateProductRequest,

@@ -85,7 +85,9 @@ export function ValidQuery(schema: TObject): ParameterDecorator {
     if (key === undefined) throw new Error('ValidQuery is a method parameter decorator');
     const descriptor = Object.getOwnPropertyDescriptor(target, key)!;
     for (const [name, property] of Object.entries(schema.properties)) {
-      ApiQuery({ name, required: (schema.required ?? []).includes(name), schema: property as never })(target, key, descriptor);
+      // A field with a default is filled in (useDefaults), so a client may leave it out.
+      const required = (schema.required ?? []).includes(name) && (property as TSchema).default === undefined;
+      ApiQuery({ name, required, schema: property as never })(target, key, descriptor);
     }
     Query(new SchemaValidationPipe(schema, 'query'))(target, key, index);
   };

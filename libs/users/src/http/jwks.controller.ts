@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags, ApiOperation } from '@nestjs/swagger';
 import { APP_CONFIG, Public, publicJwk, type AppConfig } from '@app/platform';
 
 /**
@@ -21,6 +21,7 @@ export class JwksController {
   @Get('jwks.json')
   @Header('cache-control', 'public, max-age=300')
   @ApiOkResponse({ description: 'JWK Set: `kid` is the RFC 7638 thumbprint, `alg` EdDSA (Ed25519) or ES256' })
+  @ApiOperation({ operationId: 'getJwks', summary: 'Public keys that verify access tokens (JWK Set)' })
   jwks(): { keys: ReturnType<typeof publicJwk>[] } {
     return this.body;
   }

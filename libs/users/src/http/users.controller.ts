@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Header, HttpCode, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser, Public, ShedPriority, UuidParam, ValidBody, type AuthenticatedUser } from '@app/platform';
 import { ProfilesService } from '../application/profiles.service';
 import { RegisterUserService } from '../application/register-user.service';
@@ -28,6 +28,7 @@ export class UsersController {
   @HttpCode(201)
   @ApiCreatedResponse({ schema: UserResponse as never })
   @ApiConflictResponse({ description: 'Email already registered (case-insensitive)' })
+  @ApiOperation({ operationId: 'registerUser', summary: 'Sign up', description: 'Creates an account (role `customer`) and sends a welcome notification.' })
   async register(@ValidBody(CreateUserRequest) body: CreateUserRequest): Promise<UserResponse> {
     const user = await this.registerUser.execute(body);
     return { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt.toISOString() };
@@ -35,12 +36,14 @@ export class UsersController {
 
   @Get('me')
   @ApiOkResponse({ schema: MeResponse as never })
+  @ApiOperation({ operationId: 'getMe', summary: 'Read your own account' })
   async me(@CurrentUser() caller: AuthenticatedUser): Promise<MeResponse> {
     return toMe(await this.profiles.me(caller.userId));
   }
 
   @Patch('me')
   @ApiOkResponse({ schema: MeResponse as never })
+  @ApiOperation({ operationId: 'updateMe', summary: 'Rename yourself' })
   async updateMe(@CurrentUser() caller: AuthenticatedUser, @ValidBody(UpdateMeRequest) body: UpdateMeRequest): Promise<MeResponse> {
     return toMe(await this.profiles.rename(caller.userId, body.name));
   }
@@ -48,6 +51,7 @@ export class UsersController {
   @Delete('me')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Account erased; users.user-deleted.v1 emitted; every session revoked' })
+  @ApiOperation({ operationId: 'deleteMe', summary: 'Erase your account' })
   async deleteMe(@CurrentUser() caller: AuthenticatedUser): Promise<void> {
     await this.profiles.erase(caller.userId);
   }
@@ -57,6 +61,8 @@ export class UsersController {
   @ShedPriority('sheddable')
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOkResponse({ schema: PublicProfileResponse as never })
+  @ApiNotFoundResponse({ description: 'No such user (USER.NOT_FOUND)' })
+  @ApiOperation({ operationId: 'getPublicProfile', summary: 'Read a user\'s public profile' })
   async publicProfile(@UuidParam('id') id: string): Promise<string> {
     return this.profiles.publicProfileJson(id);
   }
