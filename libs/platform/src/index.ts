@@ -56,3 +56,4 @@ export * from './redis/redis-connection';
 export * from './redis/redis.module';
 export * from './redis/redis-pubsub';
 export * from './resilience/circuit-breaker';
+export * from './tracing/trace-context';
