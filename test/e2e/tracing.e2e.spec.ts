@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { WebhookReceiver } from '../support/notifications';
 import { OtlpReceiver, SpanKinds, type ReceivedSpan } from '../support/otlp-receiver';
 import { logLines, SplitDeployment } from '../support/split-deployment';
 import { eventually, query, uniqueEmail } from '../support/test-env';
@@ -42,10 +43,12 @@ const isPostgres = (span: ReceivedSpan) => span.attributes['db.system'] === 'pos
 
 describe('tracing on: one trace from the request to the consumer in another process', () => {
   const receiver = new OtlpReceiver();
+  const webhooks = new WebhookReceiver();
   let deployment: SplitDeployment;
 
   beforeAll(async () => {
     const endpoint = await receiver.start();
+    await webhooks.start();
     deployment = await SplitDeployment.create('tracing-on', {
       env: {
         OTEL_TRACES_EXPORTER: 'otlp',
@@ -54,6 +57,8 @@ describe('tracing on: one trace from the request to the consumer in another proc
         // Export soon after a span ends, so the test does not wait the default 5 s.
         OTEL_BSP_SCHEDULE_DELAY: '200',
       },
+      // The webhook receiver is on 127.0.0.1.
+      serviceEnv: { NOTIFICATIONS_ALLOW_PRIVATE_WEBHOOKS: 'true' },
     });
     await deployment.startApi();
     await deployment.startService();
@@ -62,6 +67,7 @@ describe('tracing on: one trace from the request to the consumer in another proc
   afterAll(async () => {
     await deployment?.close();
     await receiver.stop();
+    await webhooks.stop();
   });
 
   it('links the HTTP server span, pg, the relay publish and the consumer span of the notifications service', async () => {
@@ -111,8 +117,40 @@ describe('tracing on: one trace from the request to the consumer in another proc
     expect(logLines(deployment.api!.text(), 'using these servers')[0].tracing).toEqual({ exporters: ['otlp'], protocol: 'http/json' });
   }, 90_000);
 
+  it('continues the trace into the delivery: the order event consumer, the dispatcher, the webhook send and its HTTP call', async () => {
+    const admin = await deployment.registerAdmin('trace-admin');
+    const product = await deployment.createProduct(admin, `TRACE-${Date.now()}`);
+    const customer = await deployment.register('trace-customer');
+    await request(deployment.url)
+      .put('/v1/notifications/preferences')
+      .set('Authorization', `Bearer ${customer.token}`)
+      .send({ email: true, webhookUrl: webhooks.url })
+      .expect(200);
+    const client = clientTraceparent();
+    await request(deployment.url)
+      .post('/v1/orders')
+      .set('Authorization', `Bearer ${customer.token}`)
+      .set('traceparent', client.header)
+      .send({ items: [{ productId: product.id, quantity: 1 }] })
+      .expect(201);
+
+    const found = await eventually(async () => {
+      const trace = receiver.trace(client.traceId);
+      const consumer = trace.find((s) => s.service === 'notifications-service' && s.kind === SpanKinds.CONSUMER && s.name === 'process orders.order-placed.v1');
+      const dispatch = trace.find((s) => s.service === 'notifications-service' && s.kind === SpanKinds.PRODUCER && s.name === 'publish notifications.webhook');
+      const send = trace.find((s) => s.service === 'notifications-service' && s.kind === SpanKinds.CONSUMER && s.name === 'process notifications.webhook');
+      const call = trace.find((s) => s.service === 'notifications-service' && s.kind === SpanKinds.CLIENT && s.parentSpanId === send?.spanId && s.name === 'POST');
+      return consumer && dispatch && send && call ? { consumer, dispatch, send, call } : undefined;
+    }, 30_000, 200);
+    expect(found.dispatch.parentSpanId).toBe(found.consumer.spanId);
+    expect(found.send.parentSpanId).toBe(found.dispatch.spanId);
+    // The receiver of the webhook got the trace context too (W3C traceparent of the HTTP call).
+    expect(webhooks.received.map((hook) => hook.headers.traceparent)).toContain(`00-${client.traceId}-${found.call.spanId}-01`);
+  }, 90_000);
+
   it('never exports the key or value of a Redis command, nor the parameters of a query', () => {
     const redis = receiver.spans.filter((s) => s.attributes['db.system'] === 'redis' || s.attributes['db.system.name'] === 'redis');
+    expect(redis.length).toBeGreaterThan(0);
     for (const span of redis) expect(String(span.attributes['db.statement'] ?? span.attributes['db.query.text'] ?? '')).toMatch(/^[a-z]*$/);
     for (const span of receiver.spans.filter(isPostgres)) expect(span.attributes).not.toHaveProperty('db.postgresql.values');
     expect(JSON.stringify(receiver.spans)).not.toContain('correct horse battery');
