@@ -15,6 +15,8 @@ const either = (names) => `(${names.join('|')})`;
 const ENTRY = '^libs/[^/]+/src/index\\.ts$';
 const CONTRACTS = '^libs/[^/]+/src/contracts/index\\.ts$';
 const MANIFEST = '^libs/[^/]+/src/module\\.manifest\\.ts$';
+// The tracing preload (@app/platform/tracing): loaded by the apps before the platform's entry point.
+const TRACING_PRELOAD = '^libs/platform/src/tracing/tracing\\.setup\\.ts$';
 const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
 
 const perDomainModule = DOMAIN.flatMap((lib) => {
@@ -38,7 +40,7 @@ module.exports = {
     // Only the entry point and the contracts of a lib are public: entities, repositories and
     // migrations are reachable only by a deep path, so this keeps them private too.
     forbid('boundary-no-deep-import', 'import a module only via @app/<module> or @app/<module>/contracts',
-      { path: '^(apps|libs)/([^/]+)/' }, { path: '^libs/[^/]+/', pathNot: ['^$1/$2/', ENTRY, CONTRACTS, MANIFEST] }),
+      { path: '^(apps|libs)/([^/]+)/' }, { path: '^libs/[^/]+/', pathNot: ['^$1/$2/', ENTRY, CONTRACTS, MANIFEST, TRACING_PRELOAD] }),
     forbid('boundary-no-relative-climb', 'a relative path must not leave its own app or lib; use the @app/<module> alias',
       { path: '^(apps|libs)/([^/]+)/' }, { path: '^(apps|libs)/', pathNot: '^$1/$2/', dependencyTypesNot: ['aliased'] }),
     forbid('boundary-contracts-self-contained', "a module's contracts/ imports nothing else of its module",

@@ -16,7 +16,8 @@ const either = (names) => `(${names.join('|')})`;
 const EVERYWHERE = [
   // Only the entry point and the contracts are public. A module's persistence internals
   // (entities, migrations) are reachable only by a deep path, so this ban keeps them private.
-  rule('no-deep-import', '^@app/[^/]+/(?!(contracts|manifest)$).+',
+  // @app/platform/tracing: the tracing preload, which must load before the platform's entry point.
+  rule('no-deep-import', '^@app/(?!platform/tracing$)[^/]+/(?!(contracts|manifest)$).+',
     'import a module only via @app/<module> or @app/<module>/contracts'),
   rule('no-relative-climb', '^(\\.\\./)+(libs(/|$)|([^./][^/]*/)?src(/|$))',
     'a relative path must not leave its own src; use the @app/<module> alias'),

@@ -3,6 +3,7 @@
 const modules = require('./scripts/module-manifests.cjs').boundaryDeclarations(__dirname).DOMAIN.join('|');
 const aliases = {
   '^@app/platform$': '<rootDir>/libs/platform/src/index.ts',
+  '^@app/platform/tracing$': '<rootDir>/libs/platform/src/tracing/tracing.setup.ts',
   [`^@app/(${modules})$`]: '<rootDir>/libs/$1/src/index.ts',
   [`^@app/(${modules})/contracts$`]: '<rootDir>/libs/$1/src/contracts/index.ts',
   [`^@app/(${modules})/manifest$`]: '<rootDir>/libs/$1/src/module.manifest.ts',

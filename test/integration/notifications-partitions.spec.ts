@@ -79,9 +79,12 @@ describe('Notification partitions: the migration from the unpartitioned tables',
 
   it('moves existing notifications and deliveries into month partitions, keeps every key, and can be undone', async () => {
     const config = testConfig(url);
-    const migrations = notificationsDatabase.migrations as unknown[];
+    const migrations = notificationsDatabase.migrations as { name: string }[];
+    // Later migrations exist: this test stops at the partitioning one and undoes it alone.
+    const partitioning = migrations.findIndex((m) => m.name === 'PartitionNotificationsByMonth1764806400000');
+    const throughPartitioning = { ...notificationsDatabase, migrations: migrations.slice(0, partitioning + 1) as never };
     // The schema as it was before partitioning, with rows in three months.
-    await bootstrapDatabases(config, [{ ...notificationsDatabase, migrations: migrations.slice(0, -1) as never }], logger);
+    await bootstrapDatabases(config, [{ ...notificationsDatabase, migrations: migrations.slice(0, partitioning) as never }], logger);
     const userId = randomUUID();
     await query(
       url,
@@ -97,7 +100,7 @@ describe('Notification partitions: the migration from the unpartitioned tables',
     const before = await query(url, `SELECT id, created_at, read_at, kind FROM notifications.notifications ORDER BY id`);
     const deliveriesBefore = await query(url, `SELECT id, notification_id FROM notifications.deliveries ORDER BY id`);
 
-    await bootstrapDatabases(config, [notificationsDatabase], logger);
+    await bootstrapDatabases(config, [throughPartitioning], logger);
 
     expect(await query(url, `SELECT relkind FROM pg_class WHERE oid = 'notifications.notifications'::regclass`)).toEqual([{ relkind: 'p' }]);
     expect(await query(url, `SELECT id, created_at, read_at, kind FROM notifications.notifications ORDER BY id`)).toEqual(before);
@@ -125,7 +128,7 @@ describe('Notification partitions: the migration from the unpartitioned tables',
       ]),
     ).rejects.toMatchObject({ code: '23503' });
     // Undo (as the module role, like the bootstrap): the old tables with the same rows.
-    const source = new DataSource(moduleDataSourceOptions(notificationsDatabase, config.databases.notifications));
+    const source = new DataSource(moduleDataSourceOptions(throughPartitioning, config.databases.notifications));
     await source.initialize();
     try {
       await source.undoLastMigration({ transaction: 'each' });

@@ -48,7 +48,8 @@ export class SplitDeployment {
     private readonly serviceEnv: Record<string, string>,
   ) {}
 
-  static async create(tag: string, options: { serviceEnv?: Record<string, string> } = {}): Promise<SplitDeployment> {
+  /** `env`: for both processes (e.g. OTEL_*); `serviceEnv`: for the notifications service only. */
+  static async create(tag: string, options: { env?: Record<string, string>; serviceEnv?: Record<string, string> } = {}): Promise<SplitDeployment> {
     const db = await createTestDatabase();
     const prefix = `${runId()}:${tag}`;
     const keys = keyPairEnv();
@@ -63,6 +64,7 @@ export class SplitDeployment {
       LOG_LEVEL: 'info',
       OUTBOX_POLL_INTERVAL_MS: '250',
       INBOX_BACKOFF_BASE_MS: '50',
+      ...options.env,
     };
     const deployment = new SplitDeployment(db, prefix, await freePort(), await freePort(), common, keys.signer, options.serviceEnv ?? {});
     deployment.routerHandle = await startRouter([{ prefix: '/v1/notifications', port: deployment.servicePort }], deployment.apiPort);

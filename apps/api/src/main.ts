@@ -1,3 +1,4 @@
+import './tracing';
 import 'reflect-metadata';
 import { startHttpService } from '@app/platform';
 import { API_SERVICE } from './api.app';

@@ -1,3 +1,4 @@
+import type { TraceCarrier } from '@app/platform';
 import type { DeliveryChannel } from './domain/notification';
 
 /** Every Bull queue the notifications module owns (and only it consumes). */
@@ -19,4 +20,6 @@ export interface DeliveryJob {
   deliveryId: string;
   /** Whose delivery: an erasure finds the user's failed jobs by it (absent in jobs queued before it was added). */
   userId?: string;
+  /** The dispatcher's span, parent of the send's (README, "Tracing"); absent with tracing off. */
+  trace?: TraceCarrier;
 }

@@ -58,3 +58,4 @@ export * from './redis/redis.module';
 export * from './redis/redis-pubsub';
 export * from './resilience/circuit-breaker';
 export * from './maintenance/retention';
+export * from './tracing/trace-context';

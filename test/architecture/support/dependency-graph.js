@@ -72,11 +72,12 @@ function ruleNames() {
 
 const MODULE = /^(apps\/[^/]+|libs\/[^/]+)\//;
 
-/** What a cross-module import reaches: the contracts, the entry point, or internals. */
+/** What a cross-module import reaches: the contracts, the entry point, the tracing preload, or internals. */
 function entranceOf(resolved) {
   if (/^libs\/[^/]+\/src\/contracts\/index\.ts$/.test(resolved)) return 'contracts';
   if (/^libs\/[^/]+\/src\/index\.ts$/.test(resolved)) return 'entry point';
   if (/^libs\/[^/]+\/src\/module\.manifest\.ts$/.test(resolved)) return 'manifest';
+  if (resolved === 'libs/platform/src/tracing/tracing.setup.ts') return 'tracing preload';
   return 'internals';
 }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, claimEnqueueMark, DrainLoop, JITTERED_BACKOFF, QueueFactory, ROOT_LOGGER, type AppConfig, type EnqueuedJob } from '@app/platform';
+import { APP_CONFIG, claimEnqueueMark, DrainLoop, JITTERED_BACKOFF, ProducerSpans, QueueFactory, ROOT_LOGGER, type AppConfig, type EnqueuedJob, type TraceCarrier } from '@app/platform';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { DeliveryChannel } from '../domain/notification';
@@ -65,10 +65,12 @@ export class DeliveryDispatcher {
   }
 
   private async dispatchBatch(): Promise<number> {
-    const rows = await claimEnqueueMark<{ id: string; user_id: string; channel: DeliveryChannel }>(this.dataSource, this.queues, {
+    // One span per delivery, in the trace of the event that created it, ended by the commit.
+    const spans = new ProducerSpans();
+    const rows = await claimEnqueueMark<{ id: string; user_id: string; channel: DeliveryChannel; trace_context: TraceCarrier | null }>(this.dataSource, this.queues, {
       claim: (runner) =>
         runner.query(
-          `SELECT id, user_id, channel FROM notifications.deliveries
+          `SELECT id, user_id, channel, trace_context FROM notifications.deliveries
             WHERE enqueued_at IS NULL
             ORDER BY created_at
             LIMIT $1 FOR UPDATE SKIP LOCKED`,
@@ -79,7 +81,14 @@ export class DeliveryDispatcher {
         for (const row of claimed) {
           const queue = DELIVERY_QUEUE[row.channel];
           if (!byQueue.has(queue)) byQueue.set(queue, []);
-          byQueue.get(queue)!.push({ data: { deliveryId: row.id, userId: row.user_id } satisfies DeliveryJob, opts: this.jobOptions(row.id) });
+          const trace = spans.start(`publish ${queue}`, row.trace_context ?? undefined, {
+            'messaging.system': 'bull',
+            'messaging.operation.type': 'send',
+            'messaging.destination.name': queue,
+            'messaging.message.id': row.id,
+          });
+          const data: DeliveryJob = { deliveryId: row.id, userId: row.user_id, ...(trace.traceparent ? { trace } : {}) };
+          byQueue.get(queue)!.push({ data, opts: this.jobOptions(row.id) });
         }
         return byQueue;
       },
@@ -88,7 +97,11 @@ export class DeliveryDispatcher {
       },
       what: 'enqueueing deliveries',
       timeoutMs: PUBLISH_TIMEOUT_MS,
+    }).catch((error: unknown) => {
+      spans.end(error);
+      throw error;
     });
+    spans.end();
     return rows.length;
   }
 }

@@ -6,7 +6,7 @@ import { EmailSender } from '../channels/email.sender';
 import { DeliveryDispatcher } from './delivery-dispatcher';
 import { LiveNotifications } from './live-notifications';
 import { toView } from './notifications.service';
-import { afterCommit } from '@app/platform';
+import { afterCommit, currentTraceCarrier } from '@app/platform';
 import { lockUserForErasure } from './erased-users';
 
 /**
@@ -47,19 +47,21 @@ export class NotificationWriter {
     if (!row) return null;
 
     // One delivery per channel the user wants and we can serve, decided now (preferences
-    // may change later; the processor checks them again before sending).
+    // may change later; the processor checks them again before sending). The consumer's
+    // trace context goes with them, so their sending joins the event's trace.
+    const trace = currentTraceCarrier();
     const deliveries = await manager.query<{ id: string }[]>(
       `WITH p AS (
          SELECT coalesce((SELECT email_enabled FROM notifications.preferences WHERE user_id = $2), true)
                   AND EXISTS (SELECT 1 FROM notifications.recipients WHERE user_id = $2) AND $3::boolean AS email,
                 (SELECT webhook_url IS NOT NULL FROM notifications.preferences WHERE user_id = $2) IS TRUE AS webhook
        )
-       INSERT INTO notifications.deliveries (id, notification_id, notification_created_at, user_id, channel)
-       SELECT gen_random_uuid(), $1, $4::timestamptz, $2, c.channel
+       INSERT INTO notifications.deliveries (id, notification_id, notification_created_at, user_id, channel, trace_context)
+       SELECT gen_random_uuid(), $1, $4::timestamptz, $2, c.channel, $5::jsonb
          FROM p, LATERAL (VALUES ('email', p.email), ('webhook', p.webhook)) AS c (channel, wanted)
         WHERE c.wanted
        RETURNING id`,
-      [row.id, input.userId, this.email.enabled, row.partition_key],
+      [row.id, input.userId, this.email.enabled, row.partition_key, trace.traceparent ? JSON.stringify(trace) : null],
     );
 
     const view = toView({ ...input, id: row.id, read_at: null, created_at: row.created_at });

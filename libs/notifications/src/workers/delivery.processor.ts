@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { APP_CONFIG, CircuitOpenError, execute, ROOT_LOGGER, type AppConfig } from '@app/platform';
+import { APP_CONFIG, CircuitOpenError, execute, inConsumerSpan, ROOT_LOGGER, type AppConfig } from '@app/platform';
 import type { Job } from 'bull';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
@@ -55,7 +55,18 @@ export class DeliveryProcessor {
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
   ) {}
 
-  async process(job: Job<DeliveryJob>): Promise<void> {
+  /** In a span that continues the trace of the event that created the delivery (README, "Tracing"). */
+  process(job: Job<DeliveryJob>): Promise<void> {
+    const attributes = {
+      'messaging.system': 'bull',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': job.queue.name,
+      'messaging.message.id': job.data.deliveryId,
+    };
+    return inConsumerSpan(`process ${job.queue.name}`, job.data.trace, attributes, () => this.attempt(job));
+  }
+
+  private async attempt(job: Job<DeliveryJob>): Promise<void> {
     const delivery = await this.load(job.data.deliveryId);
     if (!delivery || delivery.status === 'sent' || delivery.status === 'dead') return;
     const attempt = delivery.attempts + 1;

@@ -12,6 +12,7 @@ import { ShutdownState } from '../lifecycle/shutdown.state';
 import { createRootLogger, PinoNestLogger } from '../logging/logger';
 import type { ModuleManifest } from '../messaging/module-manifest';
 import { PlatformModule } from '../platform.module';
+import { shutdownTracing, tracingSummary } from '../tracing/tracing.setup';
 
 /** What an application (the API, an extracted module's service) is made of. */
 export interface HttpServiceDefinition {
@@ -86,6 +87,7 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
       }),
       redis: config.env.REDIS_CLUSTER_NODES ? `cluster ${config.env.REDIS_CLUSTER_NODES}` : describeUrl(config.env.REDIS_URL),
       modules: [...config.enabledModules],
+      tracing: tracingSummary() ?? 'off',
     },
     'using these servers',
   );
@@ -114,6 +116,7 @@ export async function runHttpService(definition: HttpServiceDefinition): Promise
     // Give the load balancer time to see the failing readiness before we stop accepting.
     await sleep(config.env.SHUTDOWN_DRAIN_MS);
     await app.close();
+    await shutdownTracing(); // the spans of the last requests and events
     logger.info('shutdown complete');
     process.exit(0);
   };

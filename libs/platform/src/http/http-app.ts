@@ -5,6 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { trustProxyOption, type AppConfig } from '../config/app-config';
 import {
@@ -22,6 +23,7 @@ import { installLoadShedding, wasShed } from './load-shedding';
 import { RequestContextStore } from '../logging/request-context';
 import { ReadReplicas } from '../database/read-replica';
 import { MetricsService } from '../metrics/metrics.service';
+import { isTracingOn } from '../tracing/tracing.setup';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const FORM = 'application/x-www-form-urlencoded';
@@ -260,6 +262,19 @@ function serveOperationalRoutesInternally(app: NestFastifyApplication, config: A
   });
 }
 
+/**
+ * The HTTP instrumentation sees only the raw request: the route pattern, known to Fastify,
+ * names the server span (`POST /v1/users`) and sets `http.route`, never the URL with its ids.
+ */
+function nameServerSpansByRoute(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions?.url;
+    const span = trace.getActiveSpan();
+    if (route && span) span.updateName(`${request.method} ${route}`).setAttribute('http.route', route);
+    done();
+  });
+}
+
 /** Hooks, docs, the queue board and limits shared by every application that serves HTTP. */
 export function configureHttpApp(app: NestFastifyApplication, config: AppConfig, logger: Logger, title: string): void {
   const fastify = app.getHttpAdapter().getInstance();
@@ -268,6 +283,7 @@ export function configureHttpApp(app: NestFastifyApplication, config: AppConfig,
     reply.header('x-request-id', request.id);
     RequestContextStore.run({ requestId: request.id }, done);
   });
+  if (isTracingOn()) nameServerSpansByRoute(fastify);
   installLoadShedding(app, config, logger); // 503 under overload, before auth and rate limits (load-shedding.ts)
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request: FastifyRequest, reply, done) => {

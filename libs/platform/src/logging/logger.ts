@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { traceLogFields } from '../tracing/trace-context';
 import { RequestContextStore } from './request-context';
 
 /**
@@ -93,10 +94,12 @@ export function createRootLogger(level: string, base: Record<string, unknown> = 
     base: { service: 'api', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }), log: (object) => censorKeyMaterial(object) },
-    // Every line written inside a request or a consumed event carries its request id.
+    // Every line written inside a request or a consumed event carries its request id, and
+    // with tracing on the active span's trace_id/span_id, to find a trace from a log line.
     mixin: () => {
       const requestId = RequestContextStore.requestId();
-      return requestId ? { requestId } : {};
+      const trace = traceLogFields();
+      return requestId ? { requestId, ...trace } : (trace ?? {});
     },
     serializers: { err: serializeError, error: serializeError, reason: serializeError, cause: serializeError },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

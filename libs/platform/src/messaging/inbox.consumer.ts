@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AppConfig, DomainModuleName } from '../config/app-config';
 import { RequestContextStore } from '../logging/request-context';
 import { withTimeout } from '../redis/redis-connection';
+import { inConsumerSpan } from '../tracing/trace-context';
 import { inboxQueueName, type IntegrationEvent } from './integration-event';
 import type { QueueFactory } from './queue.factory';
 
@@ -77,6 +78,20 @@ export class InboxConsumer {
   }
 
   async consume(job: Job<IntegrationEvent>): Promise<void> {
+    const event = job.data;
+    const attributes = {
+      'messaging.system': 'bull',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': this.queueName,
+      'messaging.message.id': event.id,
+      'messaging.message.type': event.type,
+      'messaging.consumer.group.name': this.module,
+    };
+    // A child of the relay's publish span, in the trace of the request that caused the event.
+    await inConsumerSpan(`process ${event.type}`, event.metadata, attributes, () => this.consumeInContext(job));
+  }
+
+  private async consumeInContext(job: Job<IntegrationEvent>): Promise<void> {
     const event = job.data;
     await RequestContextStore.run({ requestId: event.metadata?.requestId ?? event.id }, async () => {
       try {

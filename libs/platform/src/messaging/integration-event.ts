@@ -1,3 +1,5 @@
+import type { TraceCarrier } from '../tracing/trace-context';
+
 /**
  * The envelope every integration event travels in, from a producer's outbox through Bull
  * to each subscriber's inbox. `type` is `<module>.<event-name>.v<N>`; the payload is the
@@ -9,8 +11,11 @@ export interface IntegrationEvent<TPayload = unknown> {
   producer: string;
   occurredAt: string;
   payload: TPayload;
-  metadata: { requestId?: string };
+  /** The request that caused it, and its trace context when tracing is on (README, "Tracing"). */
+  metadata: EventMetadata;
 }
+
+export type EventMetadata = { requestId?: string } & TraceCarrier;
 
 /** What a use case hands to the outbox. */
 export interface NewIntegrationEvent<TPayload = unknown> {

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { afterCommit } from '../database/after-commit';
 import { RequestContextStore } from '../logging/request-context';
-import type { NewIntegrationEvent } from './integration-event';
+import { currentTraceCarrier } from '../tracing/trace-context';
+import type { EventMetadata, NewIntegrationEvent } from './integration-event';
 
 /**
  * Writes integration events into the module's own `outbox` table using the caller's
@@ -35,6 +36,9 @@ export class OutboxPublisher {
       }
     }
     const requestId = RequestContextStore.requestId();
+    // The use case's span: the relay and the consumer continue its trace from here.
+    const metadata: EventMetadata = { ...(requestId ? { requestId } : {}), ...currentTraceCarrier() };
+    const metadataJson = JSON.stringify(metadata);
     const ids: string[] = [];
     const values: unknown[] = [];
     const rows: string[] = [];
@@ -43,7 +47,7 @@ export class OutboxPublisher {
       ids.push(id);
       const n = values.length;
       rows.push(`($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4})`);
-      values.push(id, event.type, JSON.stringify(event.payload), JSON.stringify(requestId ? { requestId } : {}));
+      values.push(id, event.type, JSON.stringify(event.payload), metadataJson);
     }
     if (rows.length === 0) return ids;
     await manager.query(

@@ -2,18 +2,19 @@ import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { durationMs, type AppConfig, type DomainModuleName } from '../config/app-config';
-import type { IntegrationEvent } from './integration-event';
+import type { EventMetadata, IntegrationEvent } from './integration-event';
 import { execute } from '../database/sql';
 import { claimEnqueueMark, type EnqueuedJob } from './claim-enqueue-mark';
 import { DrainLoop } from './drain-loop';
 import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
 import type { EventRouting } from './module-manifest';
+import { ProducerSpans } from '../tracing/trace-context';
 
 interface OutboxRow {
   id: string;
   event_type: string;
   payload: unknown;
-  metadata: { requestId?: string };
+  metadata: EventMetadata;
   occurred_at: Date;
 }
 
@@ -165,6 +166,8 @@ export class OutboxRelay {
 
   private async relayBatch(): Promise<number> {
     if (this.routable.length === 0) return 0;
+    // One span per event, in the trace of the request that wrote it, ended by the commit.
+    const spans = new ProducerSpans();
     const rows = await claimEnqueueMark<OutboxRow>(this.dataSource, this.queues, {
       claim: (runner) =>
         runner.query(
@@ -173,13 +176,17 @@ export class OutboxRelay {
             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.config.env.OUTBOX_BATCH_SIZE, this.routable],
         ),
-      jobs: (claimed) => this.jobsFor(claimed),
+      jobs: (claimed) => this.jobsFor(claimed, spans),
       mark: async (runner, claimed) => {
         await runner.query(`UPDATE "${this.schema}".outbox SET published_at = now() WHERE id = ANY($1::uuid[])`, [claimed.map((r) => r.id)]);
       },
       what: 'publishing outbox events to Redis',
       timeoutMs: PUBLISH_TIMEOUT_MS,
+    }).catch((error: unknown) => {
+      spans.end(error);
+      throw error;
     });
+    spans.end();
     if (rows.length === 0) return 0;
     const oldest = Math.min(...rows.map((r) => new Date(r.occurred_at).getTime()));
     this.lastLagMs = Math.max(0, Date.now() - oldest);
@@ -189,18 +196,30 @@ export class OutboxRelay {
   }
 
   /** One job per consuming module's inbox queue (EventRouting), the event id as job id. */
-  private jobsFor(rows: OutboxRow[]): Map<string, EnqueuedJob[]> {
+  private jobsFor(rows: OutboxRow[], spans: ProducerSpans): Map<string, EnqueuedJob[]> {
     const jobsByQueue = new Map<string, EnqueuedJob[]>();
     for (const row of rows) {
+      const queues = this.routing.queuesFor(row.event_type);
+      const metadata = row.metadata ?? {};
       const envelope: IntegrationEvent = {
         id: row.id,
         type: row.event_type,
         producer: this.module,
         occurredAt: new Date(row.occurred_at).toISOString(),
         payload: row.payload,
-        metadata: row.metadata ?? {},
+        // The consumer's span becomes a child of this publish span.
+        metadata: {
+          ...metadata,
+          ...spans.start(`publish ${row.event_type}`, metadata, {
+            'messaging.system': 'bull',
+            'messaging.operation.type': 'send',
+            'messaging.destination.name': queues.join(','),
+            'messaging.message.id': row.id,
+            'messaging.message.type': row.event_type,
+          }),
+        },
       };
-      for (const queue of this.routing.queuesFor(row.event_type)) {
+      for (const queue of queues) {
         if (!jobsByQueue.has(queue)) jobsByQueue.set(queue, []);
         jobsByQueue.get(queue)!.push({
           name: row.event_type,
