@@ -1,5 +1,9 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
-import { ThrottlerGuard } from '@nestjs/throttler';
+import { Reflector } from '@nestjs/core';
+import { InjectThrottlerOptions, InjectThrottlerStorage, ThrottlerGuard, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
+import { AuthGuard, startRevocationLookup } from '../auth/auth.guard';
+import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import { SessionRevocationStore } from '../auth/session-revocation.store';
 import { clientAddressKey } from './client-address';
 
 /**
@@ -12,6 +16,16 @@ import { clientAddressKey } from './client-address';
 @Injectable()
 export class GlobalThrottlerGuard extends ThrottlerGuard {
   private readonly skipByHandler = new WeakMap<object, boolean>();
+  private readonly authByHandler = new WeakMap<object, { isPublic: boolean }>();
+
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    private readonly revocations: SessionRevocationStore,
+  ) {
+    super(options, storage, reflector);
+  }
 
   protected override getTracker(request: Record<string, unknown>): Promise<string> {
     return Promise.resolve(clientAddressKey(typeof request.ip === 'string' ? request.ip : undefined));
@@ -33,6 +47,10 @@ export class GlobalThrottlerGuard extends ThrottlerGuard {
       );
       if (custom) return super.canActivate(context);
       this.skipByHandler.set(handler, skip);
+    }
+    // A route that needs a token: its revocation lookup leaves with the counter's round trip.
+    if (!AuthGuard.routeAuth(this.reflector, this.authByHandler, context).isPublic) {
+      startRevocationLookup(context.switchToHttp().getRequest<AuthenticatedRequest>(), this.revocations);
     }
     if (skip) return true;
     for (const throttler of this.throttlers) {
