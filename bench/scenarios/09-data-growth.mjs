@@ -98,7 +98,9 @@ async function plans(db, readerId, deepCursor) {
   await findOrder(explaining('order'), someOrder);
   const page = notificationPageQuery(readerId, { limit: 20 });
   await explaining('notifications').query(page.sql, page.params);
-  await new CatalogueService(explaining('products')).list(20);
+  // The catalogue reads through its replica reader (read-replica.ts): a stand-in that hands it the same connection.
+  const products = explaining('products');
+  await new CatalogueService(products, { read: (_client, read) => read(products) }).list(readerId, 20);
   return out;
 }
 
