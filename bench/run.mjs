@@ -17,7 +17,7 @@ import { http, ProductNotReady } from './lib/fixtures.mjs';
 import { connectRedis, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase } from './lib/infra.mjs';
 import { abortLoad, runLoad } from './lib/load.mjs';
 import { startServer, stopAll } from './lib/processes.mjs';
-import { processCpuSeconds, sampleBusyPct } from './lib/cpu.mjs';
+import { processCpuSeconds, processRssMb, sampleBusyPct } from './lib/cpu.mjs';
 import { compare, evaluateAbsoluteGoal, goalText, renderTable, writeJson } from './lib/report.mjs';
 
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
@@ -80,10 +80,23 @@ async function measure(config, server, request, label) {
   }
   log(`  ${label}: measuring ${config.durationS} s`);
   const cpuBefore = processCpuSeconds(server.pid);
-  const stats = await runLoad({ url, request, durationS: config.durationS, connections: config.connections, pipelining: config.pipelining });
+  // Resident memory: after the warm-up, then its peak during the measured run (sampled).
+  const rssBefore = processRssMb(server.pid);
+  let rssPeak = rssBefore;
+  const rssTimer = setInterval(() => {
+    const rss = processRssMb(server.pid);
+    if (rss !== null && (rssPeak === null || rss > rssPeak)) rssPeak = rss;
+  }, 200);
+  let stats;
+  try {
+    stats = await runLoad({ url, request, durationS: config.durationS, connections: config.connections, pipelining: config.pipelining });
+  } finally {
+    clearInterval(rssTimer);
+  }
   const cpuAfter = processCpuSeconds(server.pid);
   checkAborted();
   stats.machineBusyPctBefore = busyBefore;
+  stats.rssMb = { afterWarmup: rssBefore, peak: rssPeak };
   // The server process's own CPU time per 2xx response (µs): its work per request.
   stats.cpuUsPerRequest = cpuBefore !== null && cpuAfter !== null && stats.ok ? ((cpuAfter - cpuBefore) * 1e6) / stats.ok : null;
   const problems = [];
@@ -91,7 +104,7 @@ async function measure(config, server, request, label) {
   const bad = Object.entries(stats.statuses).filter(([code]) => code < 200 || code > 299);
   if (bad.length) problems.push(`${label}: non-2xx responses ${bad.map(([c, n]) => `${c}x${n}`).join(', ')}`);
   if (stats.errors) problems.push(`${label}: ${stats.errors} connection errors (${stats.timeouts} timeouts)`);
-  log(`  ${label}: ${Math.round(stats.reqPerSec)} req/s, p50 ${stats.latencyMs.p50?.toFixed(2)} ms, p99 ${stats.latencyMs.p99?.toFixed(2)} ms, ${Math.round(stats.cpuUsPerRequest ?? NaN)} CPU µs/req`);
+  log(`  ${label}: ${Math.round(stats.reqPerSec)} req/s, p50 ${stats.latencyMs.p50?.toFixed(2)} ms, p99 ${stats.latencyMs.p99?.toFixed(2)} ms, ${Math.round(stats.cpuUsPerRequest ?? NaN)} CPU µs/req, peak RSS ${Math.round(rssPeak ?? NaN)} MB`);
   return { stats, problems, warnings };
 }
 
@@ -243,6 +256,13 @@ async function runScenario(scenario, ctx) {
           }
           const { stats, problems, warnings } = await measure(config, server, side.request, label);
           runs[side.id].push(stats);
+          // A memory goal (goal.maxRssMb) is the product's peak resident memory under the load.
+          if (side.id === 'product' && scenario.goal?.maxRssMb && stats.rssMb.peak !== null) {
+            const met = stats.rssMb.peak <= scenario.goal.maxRssMb;
+            out.notes.push(
+              `${label}: memory under the load: peak RSS ${Math.round(stats.rssMb.peak)} MB (${Math.round(stats.rssMb.afterWarmup)} MB after the warm-up); goal <= ${scenario.goal.maxRssMb} MB: ${met ? 'met' : 'NOT met'}`,
+            );
+          }
           // afterSide returns problems (an array: the pair becomes invalid) or { problems, notes }.
           const after = (await scenario.afterSide?.(ctx, state, side.id)) ?? [];
           problems.push(...(Array.isArray(after) ? after : (after.problems ?? [])).map((p) => `${label}: ${p}`));

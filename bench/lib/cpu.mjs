@@ -37,3 +37,13 @@ export function processCpuSeconds(pid) {
   }
 }
 const CLOCK_TICKS = 100; // USER_HZ: 100 on every mainstream Linux
+
+/** Resident memory of a process in MB, from /proc (Linux; null elsewhere). */
+export function processRssMb(pid) {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : null;
+  } catch {
+    return null;
+  }
+}

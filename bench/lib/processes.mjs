@@ -20,9 +20,9 @@ export function freePort() {
 
 /**
  * Starts `node <script>` with exactly `env` (plus PATH), waits until GET `readyPath`
- * answers 200, and returns { url, pid, stop(), output() }.
+ * answers 200 (polled every `pollMs`), and returns { url, pid, stop(), output() }.
  */
-export async function startServer({ label, script, env, nodeArgs = [], readyPath = '/health/live', timeoutMs = 60_000 }) {
+export async function startServer({ label, script, env, nodeArgs = [], readyPath = '/health/live', timeoutMs = 60_000, pollMs = 100 }) {
   const port = await freePort();
   // BENCH_CPU_PROF_DIR: every server writes a V8 CPU profile there when it stops (open
   // in Chrome DevTools or speedscope), so a pair's figures come with where the time went.
@@ -72,7 +72,7 @@ export async function startServer({ label, script, env, nodeArgs = [], readyPath
       await handle.stop();
       throw new Error(`${label} did not answer GET ${readyPath} within ${timeoutMs} ms:\n${output}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
