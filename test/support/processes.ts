@@ -6,15 +6,27 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port for a server a test starts in another process (which binds it later). Picked
+ * below the kernel's ephemeral range (32768–60999 on Linux): a port the OS hands out for
+ * `listen(0)` is also what it gives outgoing connections (to Postgres, to Redis) as their
+ * local port, so between this check and the child's bind one of the many connections of
+ * the parallel suites could take it (EADDRINUSE). Random within 15000–32767, checked free.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 15_000 + Math.floor(Math.random() * (32_768 - 15_000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found below the ephemeral range');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
