@@ -11,7 +11,6 @@
 // BENCH_CONNECTIONS. The plans come from the product's own query code (imported from
 // dist/, run with EXPLAIN through a stand-in connection), so they are the SQL the API runs.
 import 'reflect-metadata';
-import pg from 'pg';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ProductNotReady, signedInUser } from '../lib/fixtures.mjs';
@@ -32,13 +31,6 @@ const ENDPOINTS = [
   { id: 'notifications', label: 'GET /v1/notifications (first page)' },
   { id: 'products', label: 'GET /v1/products (first page)' },
 ];
-
-async function admin(ctx) {
-  const c = new pg.Client({ connectionString: ctx.databaseUrl });
-  await c.connect();
-  await c.query('SET statement_timeout = 0');
-  return c;
-}
 
 /** Replaces the orders, lines and notifications with `total` of each; the reader owns READER_ROWS. */
 async function load(db, readerId, total, log) {
@@ -139,87 +131,73 @@ export default {
 
   async setup(ctx) {
     const user = await signedInUser(ctx);
-    const db = await admin(ctx);
-    try {
-      await db.query(
-        `INSERT INTO orders.products (id, sku, name, price_cents, currency, stock, created_at)
-         SELECT md5('p' || i)::uuid, 'GROWTH-' || i, 'Product ' || i, 1000, 'EUR', 1000000, now() - make_interval(secs => i)
-           FROM generate_series(1, 1000) AS i`,
-      );
-    } finally {
-      await db.end();
-    }
+    await ctx.db.query(
+      `INSERT INTO orders.products (id, sku, name, price_cents, currency, stock, created_at)
+       SELECT md5('p' || i)::uuid, 'GROWTH-' || i, 'Product ' || i, 1000, 'EUR', 1000000, now() - make_interval(secs => i)
+         FROM generate_series(1, 1000) AS i`,
+    );
     return { user, figures: {} };
   },
 
   async measure(ctx, state, sideId, { log }) {
     const total = sideId === 'large' ? LARGE : SMALL;
-    const db = await admin(ctx);
-    try {
-      await load(db, state.user.id, total, log);
-      const auth = { authorization: `Bearer ${state.user.accessToken}` };
-      const get = async (p) => {
-        const answer = await ctx.http(ctx.product.url, { method: 'GET', path: p, headers: auth });
-        if (answer.status !== 200) throw new ProductNotReady(`GET ${p} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
-        return answer.json;
-      };
-      // Page 46 of 20: 900 rows in, reached by the cursor 9 pages of 100 give.
-      let cursor;
-      for (let i = 0; i < 9; i++) cursor = (await get(`/v1/orders?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).nextCursor;
-      const [firstOrder] = (await get('/v1/orders?limit=1')).items;
-      const paths = {
-        'orders-first': '/v1/orders?limit=20',
-        'orders-deep': `/v1/orders?limit=20&cursor=${encodeURIComponent(cursor)}`,
-        order: `/v1/orders/${firstOrder.id}`,
-        notifications: '/v1/notifications?limit=20',
-        products: '/v1/products?limit=20',
-      };
-      const figures = {};
-      for (const endpoint of ENDPOINTS) {
-        const request = { method: 'GET', path: paths[endpoint.id], headers: auth };
-        const url = ctx.product.url;
-        await runLoad({ url, request, durationS: 1, connections: ctx.config.connections, pipelining: 1, record: false });
-        figures[endpoint.id] = await runLoad({ url, request, durationS: DURATION_S, connections: ctx.config.connections, pipelining: 1 });
-        log(`${endpoint.label}: ${Math.round(figures[endpoint.id].reqPerSec)} req/s, p99 ${fmt(figures[endpoint.id].latencyMs.p99)}`);
-      }
-      state.figures[sideId] = figures;
-      const problems = [];
-      const goals = [];
-      const other = state.figures[sideId === 'large' ? 'small' : 'large'];
-      const explained = sideId === 'large' ? await plans(db, state.user.id, cursor) : {};
-      for (const endpoint of ENDPOINTS) {
-        const mine = figures[endpoint.id].latencyMs.p99;
-        const small = sideId === 'large' ? other?.[endpoint.id]?.latencyMs.p99 : mine;
-        const large = sideId === 'large' ? mine : other?.[endpoint.id]?.latencyMs.p99;
-        const ratio = small && large ? large / small : undefined;
-        goals.push({
-          id: endpoint.id,
-          goal: `${endpoint.label}: p99 ${LARGE.toLocaleString('en-US')} / ${SMALL.toLocaleString('en-US')} <= ${GOAL_X}x`,
-          value: `${fmt(mine)}${ratio ? ` (${ratio.toFixed(2)}x)` : ''}`,
-          met: sideId === 'large' && ratio ? ratio <= GOAL_X : null,
-        });
-        if (explained[endpoint.id]) {
-          const bad = planProblems(explained[endpoint.id]);
-          log(`plan of ${endpoint.label}:\n${explained[endpoint.id].replace(/^/gm, '      ')}`);
-          goals.push({ id: `${endpoint.id}-plan`, goal: `${endpoint.label}: plan`, value: bad.length ? bad.join(', ') : 'index scans, no big sort', met: bad.length === 0 });
-        } else {
-          goals.push({ id: `${endpoint.id}-plan`, goal: `${endpoint.label}: plan`, value: 'explained with the large data', met: null });
-        }
-      }
-      if (sideId === 'large') state.plans = explained;
-      const main = figures['orders-first'];
-      return { stats: { ...main, cpuUsPerRequest: null }, goals, problems };
-    } finally {
-      await db.end();
+    const db = ctx.db; // the run's admin pool: no statement timeout for the loads
+    await load(db, state.user.id, total, log);
+    const auth = { authorization: `Bearer ${state.user.accessToken}` };
+    const get = async (p) => {
+      const answer = await ctx.http(ctx.product.url, { method: 'GET', path: p, headers: auth });
+      if (answer.status !== 200) throw new ProductNotReady(`GET ${p} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+      return answer.json;
+    };
+    // Page 46 of 20: 900 rows in, reached by the cursor 9 pages of 100 give.
+    let cursor;
+    for (let i = 0; i < 9; i++) cursor = (await get(`/v1/orders?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).nextCursor;
+    const [firstOrder] = (await get('/v1/orders?limit=1')).items;
+    const paths = {
+      'orders-first': '/v1/orders?limit=20',
+      'orders-deep': `/v1/orders?limit=20&cursor=${encodeURIComponent(cursor)}`,
+      order: `/v1/orders/${firstOrder.id}`,
+      notifications: '/v1/notifications?limit=20',
+      products: '/v1/products?limit=20',
+    };
+    const figures = {};
+    for (const endpoint of ENDPOINTS) {
+      const request = { method: 'GET', path: paths[endpoint.id], headers: auth };
+      const url = ctx.product.url;
+      await runLoad({ url, request, durationS: 1, connections: ctx.config.connections, pipelining: 1, record: false });
+      figures[endpoint.id] = await runLoad({ url, request, durationS: DURATION_S, connections: ctx.config.connections, pipelining: 1 });
+      log(`${endpoint.label}: ${Math.round(figures[endpoint.id].reqPerSec)} req/s, p99 ${fmt(figures[endpoint.id].latencyMs.p99)}`);
     }
+    state.figures[sideId] = figures;
+    const problems = [];
+    const goals = [];
+    const other = state.figures[sideId === 'large' ? 'small' : 'large'];
+    const explained = sideId === 'large' ? await plans(db, state.user.id, cursor) : {};
+    for (const endpoint of ENDPOINTS) {
+      const mine = figures[endpoint.id].latencyMs.p99;
+      const small = sideId === 'large' ? other?.[endpoint.id]?.latencyMs.p99 : mine;
+      const large = sideId === 'large' ? mine : other?.[endpoint.id]?.latencyMs.p99;
+      const ratio = small && large ? large / small : undefined;
+      goals.push({
+        id: endpoint.id,
+        goal: `${endpoint.label}: p99 ${LARGE.toLocaleString('en-US')} / ${SMALL.toLocaleString('en-US')} <= ${GOAL_X}x`,
+        value: `${fmt(mine)}${ratio ? ` (${ratio.toFixed(2)}x)` : ''}`,
+        met: sideId === 'large' && ratio ? ratio <= GOAL_X : null,
+      });
+      if (explained[endpoint.id]) {
+        const bad = planProblems(explained[endpoint.id]);
+        log(`plan of ${endpoint.label}:\n${explained[endpoint.id].replace(/^/gm, '      ')}`);
+        goals.push({ id: `${endpoint.id}-plan`, goal: `${endpoint.label}: plan`, value: bad.length ? bad.join(', ') : 'index scans, no big sort', met: bad.length === 0 });
+      } else {
+        goals.push({ id: `${endpoint.id}-plan`, goal: `${endpoint.label}: plan`, value: 'explained with the large data', met: null });
+      }
+    }
+    if (sideId === 'large') state.plans = explained;
+    const main = figures['orders-first'];
+    return { stats: { ...main, cpuUsPerRequest: null }, goals, problems };
   },
 
   async cleanup(ctx) {
-    const db = await admin(ctx);
-    try {
-      await db.query('TRUNCATE orders.order_lines, orders.orders, notifications.deliveries, notifications.notifications');
-    } finally {
-      await db.end();
-    }
+    await ctx.db.query('TRUNCATE orders.order_lines, orders.orders, notifications.deliveries, notifications.notifications');
   },
 };

@@ -1,20 +1,17 @@
 // Issue 11, "boot to ready on a migrated database": wall time from spawning the API until
 // GET /health/ready answers 200 (its migrations already applied: the run's first API did
 // it; the bootstrap then only checks they are up to date), vs plain Fastify from spawn to
-// its first 200. BENCH_BOOT_STARTS (5) starts per side, the median reported; readiness is
+// its first 200. BENCH_BOOT_STARTS (5) starts per side, the median (p50) reported; readiness is
 // polled every 20 ms, so figures are good to ~20 ms. Resident memory when ready comes with it.
 import path from 'node:path';
 import { BENCH_DIR } from '../lib/config.mjs';
 import { processRssMb } from '../lib/cpu.mjs';
 import { startServer } from '../lib/processes.mjs';
+import { latencySummary } from '../lib/stats.mjs';
 
 const STARTS = Number(process.env.BENCH_BOOT_STARTS || 5);
 const GOAL_MS = 1000;
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
 
 async function bootTimes(start) {
   const times = [];
@@ -44,15 +41,15 @@ export default {
       sideId === 'product'
         ? await bootTimes(() => startServer({ label: 'api boot', script: ctx.apiScript, env: ctx.apiEnv, readyPath: '/health/ready', pollMs: 20, timeoutMs: 60_000 }))
         : await bootTimes(() => startServer({ label: 'fastify boot', script: path.join(BENCH_DIR, 'baselines', 'health.mjs'), env: {}, pollMs: 20 }));
-    const ms = median(times);
+    const summary = latencySummary(times);
+    const ms = summary.p50;
     log(`starts: ${times.map((t) => Math.round(t)).join(', ')} ms; RSS when ready ${rss.map((r) => Math.round(r ?? NaN)).join(', ')} MB`);
     const goals = [
       { id: 'boot', goal: `median spawn -> ready <= ${GOAL_MS} ms`, value: `${Math.round(ms)} ms (min ${Math.round(Math.min(...times))}, max ${Math.round(Math.max(...times))})`, met: sideId === 'product' ? ms <= GOAL_MS : null },
-      { id: 'rss', goal: 'resident memory when ready (info)', value: `${Math.round(median(rss.filter((r) => r !== null)))} MB`, met: null },
+      { id: 'rss', goal: 'resident memory when ready (info)', value: `${Math.round(latencySummary(rss.filter((r) => r !== null)).p50)} MB`, met: null },
     ];
-    const sorted = [...times].sort((a, b) => a - b);
     return {
-      stats: { reqPerSec: 1000 / ms, latencyMs: { mean: times.reduce((a, b) => a + b, 0) / times.length, p50: ms, p90: sorted[Math.floor(sorted.length * 0.9)], p99: sorted[sorted.length - 1], max: sorted[sorted.length - 1] }, cpuUsPerRequest: null, unit: 'starts/s' },
+      stats: { reqPerSec: 1000 / ms, latencyMs: summary, cpuUsPerRequest: null, unit: 'starts/s' },
       goals,
       problems: [],
     };

@@ -81,12 +81,12 @@ export class DeliveryDispatcher {
         for (const row of claimed) {
           const queue = DELIVERY_QUEUE[row.channel];
           if (!byQueue.has(queue)) byQueue.set(queue, []);
-          const trace = spans.start(`publish ${queue}`, row.trace_context ?? undefined, {
+          const trace = spans.start(`publish ${queue}`, row.trace_context ?? undefined, () => ({
             'messaging.system': 'bull',
             'messaging.operation.type': 'send',
             'messaging.destination.name': queue,
             'messaging.message.id': row.id,
-          });
+          }));
           const data: DeliveryJob = { deliveryId: row.id, userId: row.user_id, ...(trace.traceparent ? { trace } : {}) };
           byQueue.get(queue)!.push({ data, opts: this.jobOptions(row.id) });
         }

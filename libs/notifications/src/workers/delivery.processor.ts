@@ -57,12 +57,12 @@ export class DeliveryProcessor {
 
   /** In a span that continues the trace of the event that created the delivery (README, "Tracing"). */
   process(job: Job<DeliveryJob>): Promise<void> {
-    const attributes = {
+    const attributes = () => ({
       'messaging.system': 'bull',
       'messaging.operation.type': 'process',
       'messaging.destination.name': job.queue.name,
       'messaging.message.id': job.data.deliveryId,
-    };
+    });
     return inConsumerSpan(`process ${job.queue.name}`, job.data.trace, attributes, () => this.attempt(job));
   }
 

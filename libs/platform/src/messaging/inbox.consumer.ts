@@ -79,14 +79,14 @@ export class InboxConsumer {
 
   async consume(job: Job<IntegrationEvent>): Promise<void> {
     const event = job.data;
-    const attributes = {
+    const attributes = () => ({
       'messaging.system': 'bull',
       'messaging.operation.type': 'process',
       'messaging.destination.name': this.queueName,
       'messaging.message.id': event.id,
       'messaging.message.type': event.type,
       'messaging.consumer.group.name': this.module,
-    };
+    });
     // A child of the relay's publish span, in the trace of the request that caused the event.
     await inConsumerSpan(`process ${event.type}`, event.metadata, attributes, () => this.consumeInContext(job));
   }

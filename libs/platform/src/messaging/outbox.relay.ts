@@ -210,13 +210,13 @@ export class OutboxRelay {
         // The consumer's span becomes a child of this publish span.
         metadata: {
           ...metadata,
-          ...spans.start(`publish ${row.event_type}`, metadata, {
+          ...spans.start(`publish ${row.event_type}`, metadata, () => ({
             'messaging.system': 'bull',
             'messaging.operation.type': 'send',
             'messaging.destination.name': queues.join(','),
             'messaging.message.id': row.id,
             'messaging.message.type': row.event_type,
-          }),
+          })),
         },
       };
       for (const queue of queues) {

@@ -42,11 +42,12 @@ function endWith(span: Span, error?: unknown): void {
 /**
  * Runs `work` in a CONSUMER span whose parent is the trace context the message carried
  * (so the consumer's queries and calls join the producer's trace). Off: just `work()`.
+ * `attributes` is called only when tracing is on: consumers run it per message.
  */
-export async function inConsumerSpan<T>(name: string, carrier: TraceCarrier | undefined, attributes: Attributes, work: () => Promise<T>): Promise<T> {
+export async function inConsumerSpan<T>(name: string, carrier: TraceCarrier | undefined, attributes: () => Attributes, work: () => Promise<T>): Promise<T> {
   if (!isTracingOn()) return work();
   const parent = parentContext(carrier);
-  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes: attributes() }, parent);
   try {
     const result = await context.with(trace.setSpan(parent, span), work);
     endWith(span);
@@ -65,11 +66,12 @@ export async function inConsumerSpan<T>(name: string, carrier: TraceCarrier | un
 export class ProducerSpans {
   private readonly spans: Span[] = [];
 
-  start(name: string, parent: TraceCarrier | undefined, attributes: Attributes): TraceCarrier {
+  /** `attributes` is called only when tracing is on: relays run this per message. */
+  start(name: string, parent: TraceCarrier | undefined, attributes: () => Attributes): TraceCarrier {
     // Off here: the stored context travels on unchanged, so a consumer with tracing on still joins the request's trace.
     if (!isTracingOn()) return {};
     const ctx = parentContext(parent);
-    const span = tracer.startSpan(name, { kind: SpanKind.PRODUCER, attributes }, ctx);
+    const span = tracer.startSpan(name, { kind: SpanKind.PRODUCER, attributes: attributes() }, ctx);
     this.spans.push(span);
     const carrier: TraceCarrier = {};
     propagation.inject(trace.setSpan(ctx, span), carrier);
