@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { OpenFeature } from '@openfeature/server-sdk';
 import Redis from 'ioredis';
 import request from 'supertest';
 import { OrderEvents } from '@app/orders/contracts';
@@ -225,6 +226,30 @@ describe('Feature flags and kill switches across instances (e2e)', () => {
     await eventually(async () => (await answers(b)).filter(Boolean).length > onA.filter(Boolean).length, 5_000);
     const widened = await answers(a);
     ids.forEach((_, i) => onA[i] && expect(widened[i]).toBe(true));
+  });
+
+  it('a flag that is on, off or at its default answers as the OpenFeature SDK does, and registered hooks see every evaluation', async () => {
+    const key = 'users.profile-cache';
+    const flags = a.app.get(Flags);
+    const seen: string[] = [];
+    const viaSdk = async (userId: string) => {
+      // With a hook registered, isEnabled goes through the SDK for every state (no fast path).
+      OpenFeature.addHooks({ after: (hookContext) => void seen.push(hookContext.flagKey) });
+      try {
+        return await flags.isEnabled(key, { userId });
+      } finally {
+        OpenFeature.clearHooks();
+      }
+    };
+    const userId = randomUUID();
+    for (const state of ['default', 'off', 'on'] as const) {
+      await cli('flags:set', key, state);
+      const expected = state !== 'off';
+      await eventually(async () => flags.enabledForAll(key) === expected, 5_000);
+      expect([await flags.isEnabled(key, { userId }), await flags.isEnabled(key)]).toEqual([expected, expected]);
+      expect(await viaSdk(userId)).toBe(expected);
+    }
+    expect(seen).toEqual([key, key, key]);
   });
 
   it('/metrics shows each flag\'s state, rollout share and named users', async () => {

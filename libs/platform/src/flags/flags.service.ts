@@ -65,8 +65,20 @@ export class Flags implements OnModuleInit, OnApplicationBootstrap, OnApplicatio
   /** Whether a declared flag is on, for `userId` when given (rollouts and named users need one). */
   async isEnabled(key: string, context: FlagContext = {}): Promise<boolean> {
     const declared = this.assertDeclared(key);
-    if (!this.client) return declared.default;
-    return this.client.getBooleanValue(key, declared.default, context.userId ? { targetingKey: context.userId } : {});
+    const client = this.client;
+    if (!client) return declared.default;
+    const rule = this.store.get(key);
+    // Fast path (issue 11's profile: the SDK's evaluation was ~35 µs of a 350 µs cache hit).
+    // A flag that is on, off or at its default answers the same for every user, so the
+    // provider's answer is known without the SDK's context merging and promises. Skipped
+    // whenever an OpenFeature hook is registered: hooks must see every evaluation.
+    if (rule?.state !== 'rollout' && !this.hooksRegistered(client)) return evaluateFlag(rule, declared.default).value;
+    return client.getBooleanValue(key, declared.default, context.userId ? { targetingKey: context.userId } : {});
+  }
+
+  /** API-wide or this client's hooks (PostgresFlagProvider declares none of its own). */
+  private hooksRegistered(client: Client): boolean {
+    return OpenFeature.getHooks().length > 0 || client.getHooks().length > 0;
   }
 
   /**
