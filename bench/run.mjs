@@ -18,7 +18,7 @@ import { connectRedis, createBenchDatabase, deleteRedisPrefix, dropBenchDatabase
 import { abortLoad, runLoad } from './lib/load.mjs';
 import { startServer, stopAll } from './lib/processes.mjs';
 import { processCpuSeconds, processRssMb, sampleBusyPct } from './lib/cpu.mjs';
-import { compare, evaluateAbsoluteGoal, goalText, renderTable, writeJson } from './lib/report.mjs';
+import { compare, evaluateAbsoluteGoal, goalFor, goalText, relativeGoals, renderTable, writeJson } from './lib/report.mjs';
 
 const log = (message) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -160,13 +160,15 @@ function summarize(scenario, sides, runs, out) {
   for (const side of sides) {
     if (side.id === subjectId) continue;
     const stats = statsOf(side.id);
-    const isGoal = scenario.goal?.baseline === side.id;
-    const comparison = side.compare !== false && subject && stats ? compare(subject, stats, isGoal ? scenario.goal : null) : null;
-    if (comparison && isGoal && absolute === false) comparison.met = false;
+    const sideGoal = goalFor(scenario.goal, side.id);
+    const comparison = side.compare !== false && subject && stats ? compare(subject, stats, sideGoal) : null;
+    if (comparison && sideGoal && absolute === false) comparison.met = false;
     if (comparison && out.status !== 'ok') comparison.met = null;
     out.baselines.push({ id: side.id, label: side.label, server: side.server, stats, comparison });
   }
-  const goalMet = scenario.goal?.baseline ? out.baselines.find((b) => b.id === scenario.goal.baseline)?.comparison?.met : out.subject.met;
+  const relative = relativeGoals(scenario.goal);
+  const verdicts = relative.map((g) => out.baselines.find((b) => b.id === g.baseline)?.comparison?.met ?? null);
+  const goalMet = relative.length ? (verdicts.includes(false) ? false : verdicts.includes(null) ? null : true) : out.subject.met;
   if (scenario.goal && !scenario.goal.custom) log(`  goal (${goalText(scenario.goal)}): ${goalMet === true ? 'met' : goalMet === false ? 'NOT met' : 'not evaluated'}`);
 }
 
@@ -276,7 +278,7 @@ async function runScenario(scenario, ctx) {
           const written = server.output().trim();
           if (written && !noisy.has(side.id)) {
             noisy.add(side.id);
-            out.notes.push(`${label} wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
+            out.notes.push(`${label} wrote ${written.length} characters to stdout/stderr (BENCH_LOG_DIR keeps them all), first line: ${server.firstOutput().trim().split('\n')[0].slice(0, 300)}`);
           }
           if (side.id === 'product') {
             api = null;
@@ -316,10 +318,11 @@ async function runCustomScenario(scenario, ctx) {
   let api = await startApi();
   const stopApi = async () => {
     const written = api?.output().trim();
+    const first = api?.firstOutput().trim();
     await api?.stop();
     api = null;
     ctx.product = null;
-    if (written && !out.notes.some((n) => n.startsWith('the API wrote'))) out.notes.push(`the API wrote ${written.length} characters to stdout/stderr, first line: ${written.split('\n')[0].slice(0, 300)}`);
+    if (written && !out.notes.some((n) => n.startsWith('the API wrote'))) out.notes.push(`the API wrote ${written.length} characters to stdout/stderr (BENCH_LOG_DIR keeps them all), first line: ${first.split('\n')[0].slice(0, 300)}`);
   };
   let state = {};
   out.goalChecks = [];

@@ -48,6 +48,8 @@ export function loadBenchConfig() {
     /** The end-to-end latency pair: orders per second and measured seconds. */
     e2eRate: number('BENCH_E2E_RATE', 100, { min: 1 }),
     e2eDurationS: number('BENCH_E2E_DURATION_S', 30, { min: 1 }),
+    /** Then the same pair at this rate (the second goal); 0 skips it. */
+    e2eHighRate: number('BENCH_E2E_HIGH_RATE', 300, { min: 0 }),
     /** The spike pair: capacity run, then steady, burst (3x capacity) and after phases, and its connections. */
     spikeCapacityS: number('BENCH_SPIKE_CAPACITY_S', 5, { min: 1 }),
     spikeSteadyS: number('BENCH_SPIKE_STEADY_S', 10, { min: 1 }),

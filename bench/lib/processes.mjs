@@ -1,6 +1,8 @@
 // Child processes under test (the API and the baselines): spawn, wait until they answer,
 // stop. Every server listens on 127.0.0.1 on a port chosen here.
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { ROOT } from './config.mjs';
 
@@ -32,10 +34,18 @@ export async function startServer({ label, script, env, nodeArgs = [], readyPath
     env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The first lines (what went wrong first) and the last 20 000 characters; BENCH_LOG_DIR
+  // keeps everything, one file per server.
   let output = '';
+  let head = '';
+  const log = process.env.BENCH_LOG_DIR ? createWriteStream(path.join(process.env.BENCH_LOG_DIR, `${label.replace(/[^\w.-]+/g, '_')}-${Date.now()}.log`)) : null;
   const keep = (chunk) => {
-    output = (output + chunk.toString()).slice(-20_000);
+    const text = chunk.toString();
+    if (head.length < 4000) head += text.slice(0, 4000 - head.length);
+    output = (output + text).slice(-20_000);
+    log?.write(text);
   };
+  child.once('exit', () => log?.end());
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -44,6 +54,8 @@ export async function startServer({ label, script, env, nodeArgs = [], readyPath
     pid: child.pid,
     url: `http://127.0.0.1:${port}`,
     output: () => output,
+    /** The first 4 000 characters the process wrote. */
+    firstOutput: () => head,
     async stop() {
       running.delete(handle);
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -13,12 +13,28 @@ const fmtRatio = (n) => (n === null || n === undefined || !Number.isFinite(n) ? 
  */
 export function goalText(goal) {
   if (!goal) return 'info only';
+  if (goal.also?.length) return relativeGoals(goal).map((g) => goalText({ ...g, also: undefined })).join('; ');
   if (goal.text) return goal.text;
   const parts = [];
   if (goal.minThroughputRatio !== undefined) parts.push(`${goal.unit ?? 'req/s'} >= ${goal.minThroughputRatio.toFixed(2)}x`);
   if (goal.maxP99Ratio !== undefined) parts.push(`p99 <= ${goal.maxP99Ratio.toFixed(2)}x`);
   if (goal.maxP99Ms !== undefined) parts.push(`p99 <= ${goal.maxP99Ms} ms`);
   return `${parts.join(', ')}${goal.baseline ? ` vs ${goal.baseline}` : ''}`;
+}
+
+/**
+ * The relative goals of a pair: `goal` itself when it names a baseline, plus `goal.also`,
+ * more goals against other baselines (the issue sets e.g. the cache hit against both A+rl
+ * and A). The pair's verdict needs every one of them.
+ */
+export function relativeGoals(goal) {
+  if (!goal) return [];
+  return [...(goal.baseline ? [goal] : []), ...(goal.also ?? []).map((g) => ({ unit: goal.unit, ...g }))];
+}
+
+/** The goal against one baseline, or null when that side is info only. */
+export function goalFor(goal, sideId) {
+  return relativeGoals(goal).find((g) => g.baseline === sideId) ?? null;
 }
 
 /** Whether the subject's own figures meet the absolute part of a goal; null when it has none. */
@@ -77,7 +93,7 @@ export function renderTable(results) {
       absoluteGoal ? fmtMet(subject.met) : '',
     ]);
     for (const b of scenario.baselines) {
-      const isGoal = scenario.goal?.baseline === b.id;
+      const sideGoal = goalFor(scenario.goal, b.id);
       rows.push([
         '',
         `${b.id}: ${b.label}`,
@@ -88,8 +104,8 @@ export function renderTable(results) {
         fmtInt(b.stats?.cpuUsPerRequest),
         fmtRatio(b.comparison?.throughput),
         fmtRatio(b.comparison?.p99),
-        isGoal ? goalText(scenario.goal).replace(/ vs .*/, '') : 'info',
-        isGoal ? fmtMet(b.comparison?.met) : '',
+        sideGoal ? goalText({ ...sideGoal, also: undefined }).replace(/ vs .*/, '') : 'info',
+        sideGoal ? fmtMet(b.comparison?.met) : '',
       ]);
     }
     for (const note of scenario.notes) notes.push(`${scenario.name}: ${note}`);

@@ -1,6 +1,8 @@
 // Issue 3, pair 1: `GET /v1/users/:id` served from the Redis cache (cache-aside, hot key).
 //  A "same work": JWT verify + revocation lookup + profile GET (two round trips), same JSON.
-//  A+rl: A plus the global rate-limit counter the API also keeps in Redis (info).
+//  A+rl: A plus the global rate-limit counter the API also keeps in Redis: every round
+//    trip the API makes, so product vs A+rl is what the framework costs.
+// Goals (issue 11): req/s >= 0.90x and p99 <= 1.5x of A+rl, and req/s >= 0.80x of A.
 //  B "cache read only": the issue's literal baseline, one GET and the JSON as stored.
 import { ProductNotReady, signedInUser } from '../lib/fixtures.mjs';
 
@@ -10,7 +12,7 @@ export default {
   name: 'users.profile.cache-hit',
   title: 'GET /v1/users/:id, cache hit',
   // maxRssMb: the API's peak resident memory under this load (a note of the pair).
-  goal: { baseline: 'A', minThroughputRatio: 0.9, maxP99Ratio: 1.2, maxRssMb: 180 },
+  goal: { baseline: 'A+rl', minThroughputRatio: 0.9, maxP99Ratio: 1.5, maxRssMb: 180, also: [{ baseline: 'A', minThroughputRatio: 0.8 }] },
   productEnv: { USERS_PROFILE_CACHE_ENABLED: 'true', USERS_PROFILE_CACHE_TTL_S: '3600' },
 
   async setup(ctx) {

@@ -188,7 +188,8 @@ async function measureBare(ctx, state, { log }) {
 export default {
   name: 'relay.throughput',
   title: 'outbox relay (orders.outbox -> Bull) vs a bare Bull addBulk loop',
-  goal: { baseline: 'bare', minThroughputRatio: 0.5, unit: 'events/s' },
+  // Issue 11: events/s >= 0.70x of the bare loop.
+  goal: { baseline: 'bare', minThroughputRatio: 0.7, unit: 'events/s' },
   // Without the notifications module nothing consumes its inbox: the relay's jobs stay there.
   productEnv: { MODULES_ENABLED: 'users,orders', ORDER_PENDING_TTL, OUTBOX_BATCH_SIZE: String(BATCH_SIZE), INBOX_MAX_ATTEMPTS: String(INBOX_MAX_ATTEMPTS) },
   sides: [

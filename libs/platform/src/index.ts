@@ -21,6 +21,7 @@ export * from './database/sql';
 export * from './database/database-bootstrap';
 export * from './database/read-replica';
 export * from './errors/domain-error';
+export * from './errors/dependency-unavailable';
 export * from './flags';
 export * from './health/health.module';
 export * from './http/event-stream';

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Inject, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { isDependencyUnavailable } from '../errors/dependency-unavailable';
 import { KindedDomainError, ValidationFailedError, type DomainErrorKind, type FieldError } from '../errors/domain-error';
 import { ROOT_LOGGER } from '../logging/logging.module';
 
@@ -138,10 +139,25 @@ export function internalErrorProblem(instance?: string): ProblemDetails {
   };
 }
 
+/** Postgres out of reach or out of capacity for now (errors/dependency-unavailable.ts): retry later. */
+export function dependencyUnavailableProblem(instance?: string): ProblemDetails {
+  return {
+    type: problemTypeFor('SERVICE.UNAVAILABLE'),
+    title: TITLES[503],
+    status: 503,
+    detail: 'The service could not reach its database in time and did not complete this request; retry after the number of seconds in Retry-After.',
+    instance,
+    code: 'SERVICE.UNAVAILABLE',
+  };
+}
+
+/** Seconds a 503 asks the client to wait: 1–3, random so retries spread. */
+const UNAVAILABLE_RETRY_AFTER_MAX_S = 3;
+
 /** Writes a problem document (and the headers its status calls for) on a Fastify reply. */
 export function sendProblem(reply: FastifyReply, problem: ProblemDetails, retryAfterSeconds?: number): void {
   if (problem.status === 401) void reply.header('www-authenticate', 'Bearer');
-  if (problem.status === 429 && typeof retryAfterSeconds === 'number') void reply.header('retry-after', String(retryAfterSeconds));
+  if ((problem.status === 429 || problem.status === 503) && typeof retryAfterSeconds === 'number') void reply.header('retry-after', String(retryAfterSeconds));
   void reply.status(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
@@ -162,7 +178,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const problem = this.toProblem(exception, request);
     if (reply.sent) return;
-    const retryAfter = (exception as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+    const retryAfter =
+      problem.status === 503 ? 1 + Math.floor(Math.random() * UNAVAILABLE_RETRY_AFTER_MAX_S) : (exception as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
     sendProblem(reply, problem, typeof retryAfter === 'number' ? retryAfter : undefined);
   }
 
@@ -201,6 +218,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
           ...(isJsonSyntax ? { code: 'REQUEST.MALFORMED_JSON' } : {}),
         };
       }
+    }
+    if (isDependencyUnavailable(exception)) {
+      // An operational condition (pool exhausted, Postgres restarting), not a bug: 503, and
+      // a warning whose error says which (the 503 rate is on the request metrics).
+      this.logger.warn({ err: exception, requestId: request.id, method: request.method, url: instance }, 'database unavailable while serving a request; answered 503');
+      return dependencyUnavailableProblem(instance);
     }
     this.logger.error({ err: exception, requestId: request.id, method: request.method, url: instance }, 'unhandled error while serving a request');
     return internalErrorProblem(instance);
