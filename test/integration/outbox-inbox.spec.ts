@@ -247,6 +247,10 @@ describe('Outbox → relay → inbox backbone', () => {
       const job = await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id);
       expect(await job?.getState()).toBe('failed');
       expect(job?.attemptsMade).toBe(4);
+      // Only the last attempt's stack trace is kept (JOB_STACK_TRACES): a failed set at its
+      // count bound would otherwise hold one per attempt for every job.
+      expect(job?.stacktrace).toHaveLength(1);
+      expect(job?.stacktrace[0]).toContain('NoInboxHandlerError');
       expect(await app.get(MetricsService).scrape()).toMatch(/dead_letter_events\{module="orders"\} [1-9]/);
     });
 
