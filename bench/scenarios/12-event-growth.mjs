@@ -2,6 +2,11 @@
 // and the run's Redis memory after BENCH_EVENT_GROWTH_EVENTS events through the real event
 // path must be flat, bounded by their retention rules (docs/architecture.md "Retention").
 //
+// Default 500 000 events at 800/s (about 11 min with the checkpoints on a quiet 2-core
+// machine): the path costs about 0.8 ms of API CPU per event (relay + consumer, one Node
+// process) plus Postgres and Redis, so 1 000 000 would take 17 min or more here. The
+// issue's 1 M: BENCH_EVENT_GROWTH_EVENTS=1000000.
+//
 // The path: rows inserted by SQL into `orders.outbox` as the orders module role, in
 // batches of BATCH, paced at BENCH_EVENT_GROWTH_RATE events/s (each batch's transaction also
 // writes one idempotency key per KEY_EVERY events, expiring after the retention window, as
@@ -38,13 +43,22 @@
 // (SCAN MATCH `<run id>:*` + MEMORY USAGE per key, sampled above SAMPLE_ABOVE keys; never
 // INFO memory, which other users of the server share), by key family.
 //
-// Verdict, per table and for Redis: the last checkpoint within 1.2x of the first steady one
-// (the first at >= 20 % of the events that also lies two retention windows into the run).
-// At a constant rate the rows retained are rate x (retention + up to one sweep interval),
-// so rows move by interval/retention (10 %) with the sweep's phase and a little with the
-// pacing; sizes also move with where autovacuum is in its cycle. Growth with the event
-// count (a missing rule, a key without TTL) is 5x between 20 % and 100 %. Below 64 KiB (8
-// pages) or 50 rows of difference, page and row granularity dominate: counted as flat.
+// Verdict, from the first steady checkpoint (>= 20 % of the events, two retention windows
+// and two autovacuum naptimes into the run) to the last, per table:
+// - rows: at each checkpoint no more than the events of its retention window put into the
+//   table (1 per event in orders.outbox and notifications.inbox, 1 in 4 idempotency keys,
+//   1 in POISON_EVERY dead letters, none elsewhere), the window widened by a sweep interval,
+//   the drain and 10 s of lag, plus 50 rows. Rate-independent: on a shared machine the
+//   rate reached moves by 20-40 %, and the rows retained with it. A table without
+//   retention ends with every event; one kept twice as long, over the bound.
+// - size (pg_total_relation_size): the file holds what the busiest window so far needed
+//   (VACUUM makes space reusable, it does not give it back), so it is compared per event
+//   of that window: at the last checkpoint <= 1.2x of the steady one, or within 64 KiB (8
+//   pages); tables this path does not write: <= 1.2x or within 64 KiB. Autovacuum's cycle
+//   moves sizes by up to its scale factor (0.2) between vacuums.
+// Redis (the run's keys, Bull's failed jobs apart): at the last checkpoint <= 1.2x of the
+// steady one, or within 64 KiB; between checkpoints nothing is waiting, so what remains is
+// what the path keeps per event (a key without TTL, jobs not removed) plus fixed keys.
 // Bull's failed set is bounded by count (FAILED_JOB_RETENTION: 10 000 jobs, 7 days), not by
 // the retention window: its jobs are reported apart, and checked against that cap.
 import pg from 'pg';
@@ -60,7 +74,7 @@ const num = (name, fallback) => {
   return value;
 };
 const EVENTS = num('BENCH_EVENT_GROWTH_EVENTS', 500_000);
-const RATE = num('BENCH_EVENT_GROWTH_RATE', 1000);
+const RATE = num('BENCH_EVENT_GROWTH_RATE', 800);
 const RETENTION_S = num('BENCH_EVENT_GROWTH_RETENTION_S', 20);
 const CHECKPOINTS = num('BENCH_EVENT_GROWTH_CHECKPOINTS', 10);
 const POISON_EVERY = num('BENCH_EVENT_GROWTH_POISON_EVERY', 10_000);
@@ -68,6 +82,7 @@ const INTERVAL_MS = 2000;
 const BATCH = 500;
 const KEY_EVERY = 4;
 const FLAT_X = 1.2;
+const WINDOW_MARGIN_MS = 10_000;
 const STEADY_FROM = 0.2;
 const SLACK_BYTES = 64 * 1024;
 const SLACK_ROWS = 50;
@@ -77,6 +92,8 @@ const DRAIN_TIMEOUT_MS = 180_000;
 const VACUUM_MODE = process.env.BENCH_EVENT_GROWTH_VACUUM || 'auto';
 if (!['auto', 'never'].includes(VACUUM_MODE)) throw new Error(`BENCH_EVENT_GROWTH_VACUUM must be auto or never (got ${JSON.stringify(VACUUM_MODE)})`);
 const EVENT_TYPE = 'orders.order-cancelled.v1';
+/** Rows each event puts into a table (the others get none from this path). */
+const TABLE_SHARE = { 'orders.outbox': 1, 'notifications.inbox': 1, 'orders.idempotency_keys': 1 / KEY_EVERY, 'notifications.dead_letters': 1 / POISON_EVERY };
 const INBOX = 'notifications.inbox';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -258,6 +275,14 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
     let pausedMs = 0;
     let heldMs = 0;
     let measuringMs = 0;
+    /** [time, events inserted by then] after each batch: what each retention window received. */
+    const timeline = [[wallMs(), 0]];
+    const insertedBy = (t) => {
+      let n = 0;
+      for (const [at, count] of timeline) if (at <= t) n = count;
+      return n;
+    };
+    let busiestWindow = 0;
     const startedAt = wallMs();
     const cpuBefore = processCpuSeconds(api.pid);
     let rssPeak = 0;
@@ -278,6 +303,7 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
         const count = Math.min(BATCH, target - inserted);
         await insertBatch(client, state, inserted, count);
         inserted += count;
+        timeline.push([wallMs(), inserted]);
       }
       const pauseAt = wallMs();
       for (const deadline = wallMs() + DRAIN_TIMEOUT_MS; (await backlog(ctx, client)) > 0; await sleep(50)) {
@@ -290,7 +316,12 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
       const rss = processRssMb(api.pid) ?? 0;
       rssPeak = Math.max(rssPeak, rss);
       const elapsedS = (wallMs() - startedAt) / 1000;
-      checkpoints.push({ events: inserted, elapsedS, drainMs, tables: tablesNow, redis, apiRssMb: rss });
+      // Events inserted in the retention window before this checkpoint, widened by a sweep
+      // interval, the drain and WINDOW_MARGIN_MS (the relay's and consumer's lag, the sweep's
+      // own time): all that retention may still keep now.
+      const windowEvents = inserted - insertedBy(measureAt - RETENTION_S * 1000 - INTERVAL_MS - drainMs - WINDOW_MARGIN_MS);
+      busiestWindow = Math.max(busiestWindow, windowEvents);
+      checkpoints.push({ events: inserted, elapsedS, drainMs, windowEvents, busiestWindow, tables: tablesNow, redis, apiRssMb: rss });
       pausedMs += wallMs() - pauseAt;
       measuringMs += wallMs() - measureAt;
       log(
@@ -305,7 +336,8 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
     if (heldMs > 1000) warnings.push(`the relay or the consumer fell behind ${fmtInt(RATE)} events/s: feeding was held ${(heldMs / 1000).toFixed(0)} s in all until they caught up; retained rows follow the rate actually reached`);
 
     // The verdicts: last checkpoint vs the first steady one.
-    const windowS = 2 * (RETENTION_S + INTERVAL_MS / 1000);
+    // Two retention windows, and two autovacuum rounds (the files stop growing once vacuumed space is reused).
+    const windowS = Math.max(2 * (RETENTION_S + INTERVAL_MS / 1000), 2 * Number(standIn.settings.autovacuum_naptime));
     const steady = checkpoints.find((c) => c.events >= EVENTS * STEADY_FROM && c.elapsedS >= windowS);
     const last = checkpoints[checkpoints.length - 1];
     const goals = [];
@@ -313,14 +345,28 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
     if (!steady || steady === last) {
       goals.push({ id: 'steady', goal: `a steady checkpoint (>= ${STEADY_FROM * 100} % of the events and >= ${windowS} s in) before the last`, value: 'none: the run is too short for its retention window', met: null });
     } else {
+      const fromSteady = checkpoints.slice(checkpoints.indexOf(steady));
       for (const table of tables) {
         const [a, b] = [steady.tables[table], last.tables[table]];
-        const met = flat(a.rows, b.rows, SLACK_ROWS) && flat(a.bytes, b.bytes, SLACK_BYTES);
+        // Rows: at every checkpoint from the steady one, no more than the events of its
+        // retention window put into this table (share per event) allow.
+        const share = TABLE_SHARE[table] ?? 0;
+        const worst = fromSteady.reduce((w, c) => {
+          const over = c.tables[table].rows - c.windowEvents * share;
+          return over > w.over ? { over, c } : w;
+        }, { over: -Infinity, c: last });
+        const rowsMet = worst.over <= SLACK_ROWS;
+        // Size: the file holds the busiest window seen so far (space freed by VACUUM is
+        // reused, not returned), so it is compared per event of that window.
+        const perEvent = (c) => c.tables[table].bytes / Math.max(1, c.busiestWindow * share);
+        const sizeMet = share === 0 ? flat(a.bytes, b.bytes, SLACK_BYTES) : b.bytes - a.bytes <= SLACK_BYTES || perEvent(last) <= FLAT_X * perEvent(steady);
         goals.push({
           id: table,
-          goal: `${table}: rows and size at 100 % <= ${FLAT_X}x of ${at(steady)}`,
-          value: `${fmtInt(a.rows)} -> ${fmtInt(b.rows)} rows (${ratio(a.rows, b.rows)}), ${mib(a.bytes)} -> ${mib(b.bytes)} (${ratio(a.bytes, b.bytes)})`,
-          met,
+          goal: `${table}: rows within the retention window; size per event of the busiest window at 100 % <= ${FLAT_X}x of ${at(steady)}`,
+          value:
+            `rows ${fmtInt(a.rows)} -> ${fmtInt(b.rows)} (window allows ${fmtInt(last.windowEvents * share)}${worst.c !== last ? `; worst ${fmtInt(worst.c.tables[table].rows)} of ${fmtInt(worst.c.windowEvents * share)} at ${at(worst.c)}` : ''}), ` +
+            `size ${mib(a.bytes)} -> ${mib(b.bytes)} (${ratio(a.bytes, b.bytes)}${share ? `; per event ${ratio(perEvent(steady), perEvent(last))}` : ''})`,
+          met: rowsMet && sizeMet,
         });
       }
       const [ra, rb] = [steady.redis.withoutFailed, last.redis.withoutFailed];
@@ -378,7 +424,7 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
 export default {
   name: 'event-growth',
   title: `messaging tables and Redis after ${EVENTS.toLocaleString('en-US')} events through outbox -> relay -> notifications inbox`,
-  goal: { custom: true, text: `each outbox, inbox, dead-letter and idempotency-key table, and Redis: at 100 % <= ${FLAT_X}x of the first steady checkpoint (>= ${STEADY_FROM * 100} %)` },
+  goal: { custom: true, text: `every outbox, inbox, dead-letter and idempotency-key table within its retention window, its size and Redis flat (<= ${FLAT_X}x from ${STEADY_FROM * 100} % on)` },
   productEnv: {
     OUTBOX_RETENTION: `${RETENTION_S}s`,
     INBOX_RETENTION: `${RETENTION_S}s`,
