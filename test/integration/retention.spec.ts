@@ -5,9 +5,9 @@ import { createTestDatabase, eventually, query, startApi, type RunningApi } from
 
 /**
  * Tables that grow with traffic stay bounded by their retention rules
- * (libs/platform/src/maintenance/retention.ts; docs/architecture.md "Retention"): every module's
- * published outbox rows, inbox and dead letters, the orders module's expired idempotency keys, the users module's
- * ended sessions and expired refresh tokens. Rows are aged by SQL; the sweeper runs on
+ * (libs/platform/src/maintenance/retention.ts; docs/architecture.md "Retention"): every
+ * module's published outbox rows, inbox and dead letters, the orders module's expired
+ * idempotency keys, the users module's ended sessions and expired refresh tokens. Rows are aged by SQL; the sweeper runs on
  * its own timer, batch after batch, and keeps everything still inside its retention.
  */
 describe('Retention of outbox, inbox, dead letters, idempotency keys and sessions (integration)', () => {
