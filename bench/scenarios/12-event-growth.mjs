@@ -259,12 +259,17 @@ function checkpointTable(checkpoints, tables) {
   return all.map((r) => r.map((cell, i) => String(cell).padStart(widths[i])).join('  ')).join('\n');
 }
 
+/** Seconds into the run a checkpoint must be to count as steady. */
+const steadyAfterS = (naptimeS) => Math.max(2 * (RETENTION_S + INTERVAL_MS / 1000), 2 * naptimeS);
+/** The first steady checkpoint's index (-1: none). */
+const steadyIndex = (checkpoints, naptimeS) => checkpoints.findIndex((c) => c.events >= EVENTS * STEADY_FROM && c.elapsedS >= steadyAfterS(naptimeS));
+
 /** The goals (see the header), from the checkpoints; exported for checking a result file again. */
 export function judge(checkpoints, tables, naptimeS, log = () => undefined) {
   // The verdicts: last checkpoint vs the first steady one.
   // Two retention windows, and two autovacuum rounds (the files stop growing once vacuumed space is reused).
-  const windowS = Math.max(2 * (RETENTION_S + INTERVAL_MS / 1000), 2 * naptimeS);
-  const steady = checkpoints.find((c) => c.events >= EVENTS * STEADY_FROM && c.elapsedS >= windowS);
+  const windowS = steadyAfterS(naptimeS);
+  const steady = checkpoints[steadyIndex(checkpoints, naptimeS)];
   const last = checkpoints[checkpoints.length - 1];
   const goals = [];
   const at = (c) => `${Math.round((100 * c.events) / EVENTS)} %`;
@@ -402,7 +407,6 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
     if (heldMs > 1000) warnings.push(`the relay or the consumer fell behind ${fmtInt(RATE)} events/s: feeding was held ${(heldMs / 1000).toFixed(0)} s in all until they caught up; retained rows follow the rate actually reached`);
 
     const goals = judge(checkpoints, tables, Number(standIn.settings.autovacuum_naptime), log);
-    const last = checkpoints[checkpoints.length - 1];
     const poisoned = Math.floor(EVENTS / POISON_EVERY);
     if (standIn.active) {
       warnings.push(
@@ -423,7 +427,7 @@ async function measureGrowth(ctx, state, { api, log, checkAborted }) {
       poisonEvents: poisoned,
       apiRssPeakMb: rssPeak,
       autovacuum: { server: standIn.settings.autovacuum, standIn: standIn.active, rounds: standIn.runs, vacuums: standIn.vacuums },
-      steadyCheckpoint: steady ? checkpoints.indexOf(steady) : null,
+      steadyCheckpoint: steadyIndex(checkpoints, Number(standIn.settings.autovacuum_naptime)),
       checkpoints,
     };
     log(`${fmtInt(stats.reqPerSec)} events/s end to end (${seconds.toFixed(0)} s from the first insert to the last event consumed, checkpoints' measuring left out), ${fmtInt(stats.cpuUsPerRequest ?? NaN)} API CPU µs/event`);
