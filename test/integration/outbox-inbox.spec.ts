@@ -9,6 +9,7 @@ import {
   inboxQueueName,
   MessagingRegistry,
   MetricsService,
+  ModuleMessagingLifecycle,
   moduleDatabaseImports,
   moduleMessagingProviders,
   OutboxPublisher,
@@ -246,10 +247,14 @@ describe('Outbox → relay → inbox backbone', () => {
       const job = await app.get(QueueFactory).get(inboxQueueName('orders')).getJob(id);
       expect(await job?.getState()).toBe('failed');
       expect(job?.attemptsMade).toBe(4);
+      // Only the last attempt's stack trace is kept (JOB_STACK_TRACES): a failed set at its
+      // count bound would otherwise hold one per attempt for every job.
+      expect(job?.stacktrace).toHaveLength(1);
+      expect(job?.stacktrace[0]).toContain('NoInboxHandlerError');
       expect(await app.get(MetricsService).scrape()).toMatch(/dead_letter_events\{module="orders"\} [1-9]/);
     });
 
-    it('keeps published events for OUTBOX_RETENTION, then deletes them in batches; unpublished ones never', async () => {
+    it('keeps published events for OUTBOX_RETENTION, then the retention sweeper deletes them in batches; unpublished ones never', async () => {
       const old = await query<{ id: string }>(
         db,
         `INSERT INTO users.outbox (id, event_type, payload, occurred_at, published_at)
@@ -268,10 +273,12 @@ describe('Outbox → relay → inbox backbone', () => {
         `INSERT INTO users.outbox (id, event_type, payload, occurred_at) VALUES (gen_random_uuid(), $1, '{}'::jsonb, now() - interval '30 days') RETURNING id`,
         [UNCONSUMED],
       );
-      const relay = app.get(MessagingRegistry).relays.get('users')!;
-      expect(await relay.deleteExpired()).toBe(1500);
+      // The module's sweeper, run now (its timer, RETENTION_INTERVAL_MS, is an hour here).
+      const sweeper = app.select(ProducerModule).get(ModuleMessagingLifecycle, { strict: true }).retention;
+      expect((await sweeper.runOnce()).get('outbox')).toBe(1500);
       expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = ANY($1::uuid[])', [old.map((r) => r.id)])).toHaveLength(0);
       expect(await query(db, 'SELECT 1 FROM users.outbox WHERE id = ANY($1::uuid[])', [[recent.id, stuck.id]])).toHaveLength(2);
+      expect(await app.get(MetricsService).scrape()).toMatch(/^retention_deleted_rows_total\{module="users",table="outbox"\} 1500$/m);
     });
   });
 });

@@ -5,12 +5,12 @@ import { createTestDatabase, eventually, query, startApi, type RunningApi } from
 
 /**
  * Tables that grow with traffic stay bounded by their retention rules
- * (libs/platform/src/maintenance/retention.ts; README "Retention"): every module's inbox
- * and dead letters, the orders module's expired idempotency keys, the users module's
- * ended sessions and expired refresh tokens. Rows are aged by SQL; the sweeper runs on
+ * (libs/platform/src/maintenance/retention.ts; docs/architecture.md "Retention"): every
+ * module's published outbox rows, inbox and dead letters, the orders module's expired
+ * idempotency keys, the users module's ended sessions and expired refresh tokens. Rows are aged by SQL; the sweeper runs on
  * its own timer, batch after batch, and keeps everything still inside its retention.
  */
-describe('Retention of inbox, dead letters, idempotency keys and sessions (integration)', () => {
+describe('Retention of outbox, inbox, dead letters, idempotency keys and sessions (integration)', () => {
   let db: string;
   let api: RunningApi;
 
@@ -48,6 +48,29 @@ describe('Retention of inbox, dead letters, idempotency keys and sessions (integ
 
     const metrics = await request(api.internalUrl).get('/metrics').expect(200);
     expect(metrics.text).toMatch(/^retention_deleted_rows_total\{module="users",table="inbox"\} 2500$/m);
+  });
+
+  it('deletes outbox rows published longer ago than OUTBOX_RETENTION, keeps recent and unpublished ones', async () => {
+    // 1 200 rows published 2 days ago (more than one batch), one published an hour ago,
+    // one never published (a type nobody routes: never claimed, never deleted).
+    const aged = await ids(
+      `INSERT INTO users.outbox (id, event_type, payload, occurred_at, published_at)
+       SELECT gen_random_uuid(), 'users.session-revoked.v1', '{}', now() - interval '2 days', now() - interval '2 days' FROM generate_series(1, 1200)
+       RETURNING id`,
+    );
+    const [recent] = await ids(
+      `INSERT INTO users.outbox (id, event_type, payload, occurred_at, published_at)
+       VALUES (gen_random_uuid(), 'users.session-revoked.v1', '{}', now() - interval '1 hour', now() - interval '1 hour') RETURNING id`,
+    );
+    const [unpublished] = await ids(
+      `INSERT INTO users.outbox (id, event_type, payload, occurred_at) VALUES (gen_random_uuid(), 'users.nobody-listens.v1', '{}', now() - interval '9 days') RETURNING id`,
+    );
+
+    await eventually(async () => (await ids('SELECT id FROM users.outbox WHERE id = ANY($1)', [aged])).length === 0, 20_000, 100);
+    expect(await ids('SELECT id FROM users.outbox WHERE id = ANY($1)', [[recent, unpublished]])).toEqual([recent, unpublished].sort());
+
+    const metrics = await request(api.internalUrl).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/^retention_deleted_rows_total\{module="users",table="outbox"\} 1200$/m);
   });
 
   it('deletes dead letters past DEAD_LETTER_RETENTION, keeps younger ones', async () => {

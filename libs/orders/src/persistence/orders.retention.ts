@@ -2,8 +2,8 @@ import type { RetentionRule } from '@app/platform';
 
 /**
  * What the orders module deletes as it ages (run by the platform's RetentionSweeper with
- * the inbox and dead letters; README "Retention"): idempotency keys once they expired
- * (KEY_TTL_HOURS after their request). An expired key no longer answers a repeat (a
+ * the outbox, inbox and dead letters; docs/architecture.md "Retention"): idempotency keys
+ * once they expired (KEY_TTL_HOURS after their request). An expired key no longer answers a repeat (a
  * request with it claims it afresh, application/idempotent-order-placement.ts), so
  * deleting it changes nothing a client can see; it only keeps the table at a day's keys.
  */

@@ -27,6 +27,14 @@ describe('loadConfig', () => {
     expect(loadConfig({}).env).toMatchObject({ INBOX_RETENTION: '30d', DEAD_LETTER_RETENTION: '30d', RETENTION_INTERVAL_MS: 3_600_000 });
   });
 
+  it('refuses OUTBOX_RETENTION_INTERVAL_MS, naming RETENTION_INTERVAL_MS (outbox retention runs with the other rules now)', () => {
+    expect(() => loadConfig({ OUTBOX_RETENTION_INTERVAL_MS: '600000' })).toThrow(
+      /^Invalid configuration: OUTBOX_RETENTION_INTERVAL_MS is no longer supported: .*every RETENTION_INTERVAL_MS.*unset OUTBOX_RETENTION_INTERVAL_MS/,
+    );
+    // Empty counts as unset, like every other variable.
+    expect(loadConfig({ OUTBOX_RETENTION_INTERVAL_MS: '' }).env.RETENTION_INTERVAL_MS).toBe(3_600_000);
+  });
+
   it('derives one role, schema and URL per module from the admin URL, each with its own password', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://admin:secret@db:5432/shop',

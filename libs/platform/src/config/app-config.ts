@@ -84,8 +84,6 @@ export const EnvSchema = Type.Object({
    * 7d, 36h, 90m. Inbox rows (the deduplication record) must be kept at least as long.
    */
   OUTBOX_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '7d' }),
-  /** How often each relay deletes published rows past OUTBOX_RETENTION (in batches). */
-  OUTBOX_RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
   /**
    * How long each module keeps its inbox rows (the record that an event was handled, which
    * makes redelivery and `events:replay` harmless). At least OUTBOX_RETENTION: an event
@@ -97,7 +95,7 @@ export const EnvSchema = Type.Object({
    * before they are deleted; each deletion is logged with its event types.
    */
   DEAD_LETTER_RETENTION: Type.String({ pattern: '^[1-9][0-9]*(ms|s|m|h|d)$', default: '30d' }),
-  /** How often each module deletes what its retention rules say is due (inbox, dead letters, its own tables). */
+  /** How often each module deletes what its retention rules say is due (published outbox rows, inbox, dead letters, its own tables). */
   RETENTION_INTERVAL_MS: Int(3_600_000, 100, 7 * 86_400_000),
   INBOX_MAX_ATTEMPTS: Int(8, 1, 100),
   INBOX_BACKOFF_BASE_MS: Int(500, 1, 600000),
@@ -325,6 +323,24 @@ function validate<T extends TSchema>(schema: T, input: Record<string, unknown>, 
   return input as Static<T>;
 }
 
+/**
+ * Variables that did something once and no longer do, with what replaces them. Set, they
+ * stop the start-up, naming the replacement: an unknown variable is otherwise ignored, and
+ * an operator who tuned one must not believe it still applies. Unsetting it (or renaming
+ * it) suits the old code too, so a rolling deploy is not blocked.
+ */
+const REMOVED_VARIABLES: Record<string, string> = {
+  OUTBOX_RETENTION_INTERVAL_MS:
+    'published outbox rows are now deleted by each module\'s retention sweeper with its other rules, every RETENTION_INTERVAL_MS (docs/architecture.md "Retention"); unset OUTBOX_RETENTION_INTERVAL_MS, and set RETENTION_INTERVAL_MS if the default (1 h) does not suit',
+};
+
+function refuseRemovedVariables(source: NodeJS.ProcessEnv): void {
+  for (const [variable, instead] of Object.entries(REMOVED_VARIABLES)) {
+    const value = source[variable];
+    if (value !== undefined && value !== '') throw new ConfigError(`Invalid configuration: ${variable} is no longer supported: ${instead}`);
+  }
+}
+
 function pick(source: NodeJS.ProcessEnv, keys: string[], prefix = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
@@ -396,6 +412,7 @@ export interface LoadConfigOptions {
  * schema and URL per module. `manifests`: every module the application knows about.
  */
 export function loadConfig(source: NodeJS.ProcessEnv, manifests: readonly ModuleManifest[], options: LoadConfigOptions = {}): AppConfig {
+  refuseRemovedVariables(source);
   const parsed = validate(EnvSchema, pick(source, Object.keys(EnvSchema.properties)));
   trustProxyOption(parsed.TRUST_PROXY); // refuses a malformed list at boot, naming the variable
   if (durationMs(parsed.INBOX_RETENTION) < durationMs(parsed.OUTBOX_RETENTION)) {

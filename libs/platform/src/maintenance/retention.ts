@@ -38,13 +38,23 @@ export class RetentionStats {
 }
 
 /**
- * The rules every module with messaging tables gets: inbox rows after INBOX_RETENTION,
- * dead letters after DEAD_LETTER_RETENTION. (Published outbox rows go in the relay,
- * after OUTBOX_RETENTION.)
+ * The rules every module with messaging tables gets: published outbox rows after
+ * OUTBOX_RETENTION (kept until then so `events:replay` can publish them again; rows never
+ * published, e.g. of a type nobody routes yet, are never deleted), inbox rows after
+ * INBOX_RETENTION (at least OUTBOX_RETENTION, checked by loadConfig), dead letters after
+ * DEAD_LETTER_RETENTION.
  */
 export function messagingRetentionRules(schema: string, config: AppConfig): RetentionRule[] {
   const s = `"${schema}"`;
   return [
+    {
+      // Reads the partial index outbox_published_at_idx (published rows only).
+      table: 'outbox',
+      sql: `DELETE FROM ${s}.outbox WHERE id IN (
+              SELECT id FROM ${s}.outbox WHERE published_at < now() - $2::interval
+               ORDER BY published_at LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+      params: [interval(config.env.OUTBOX_RETENTION)],
+    },
     {
       table: 'inbox',
       sql: `DELETE FROM ${s}.inbox WHERE event_id IN (
@@ -72,7 +82,7 @@ export function interval(duration: string): string {
 /**
  * Runs one module's retention rules every RETENTION_INTERVAL_MS on its own connection,
  * each rule batch after batch until nothing is due, so tables that grow with traffic
- * (inbox, dead letters, idempotency keys, ended sessions) stay bounded. Every instance
+ * (published outbox rows, inbox, dead letters, idempotency keys, ended sessions) stay bounded. Every instance
  * runs it; SKIP LOCKED keeps them from contending. A failing rule is logged and retried at
  * the next interval; it never stops the others.
  */

@@ -48,7 +48,7 @@ export interface ModuleMessagingOptions {
   handlers?: Type<InboxEventHandler>[];
   /**
    * Retention of the module's own tables that grow with traffic (idempotency keys, ended
-   * sessions…), run with the inbox's and dead letters' (maintenance/retention.ts).
+   * sessions…), run with the outbox's, inbox's and dead letters' (maintenance/retention.ts).
    */
   retention?: (config: AppConfig) => RetentionRule[];
 }

@@ -1,9 +1,8 @@
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import { durationMs, type AppConfig, type DomainModuleName } from '../config/app-config';
+import type { AppConfig, DomainModuleName } from '../config/app-config';
 import type { EventMetadata, IntegrationEvent } from './integration-event';
-import { execute } from '../database/sql';
 import { claimEnqueueMark, type EnqueuedJob } from './claim-enqueue-mark';
 import { DrainLoop } from './drain-loop';
 import { JITTERED_BACKOFF, type QueueFactory } from './queue.factory';
@@ -19,7 +18,6 @@ interface OutboxRow {
 }
 
 const PUBLISH_TIMEOUT_MS = 5_000;
-const OUTBOX_RETENTION_BATCH = 1000;
 
 /** How often a relay looks for outbox rows no declaration routes (logged once per type). */
 const UNROUTED_CHECK_INTERVAL_MS = 60_000;
@@ -32,7 +30,8 @@ const UNROUTED_CHECK_INTERVAL_MS = 60_000;
  * - Claims unpublished rows of routable types with `FOR UPDATE SKIP LOCKED`, so every
  *   instance can run a relay at once without double work; a row is marked published
  *   (`published_at`) only in the transaction that enqueued it, and kept for
- *   OUTBOX_RETENTION so `events:replay` can publish it again.
+ *   OUTBOX_RETENTION so `events:replay` can publish it again (the module's
+ *   RetentionSweeper deletes it after that: maintenance/retention.ts).
  * - A row that no declaration routes is never claimed, never deleted: it stays, is logged
  *   once per type and is counted (`outbox_unrouted_events`) until a consumer is declared.
  * - No high-water mark: every committed row is visible to the next claim, so a
@@ -52,7 +51,6 @@ export class OutboxRelay {
   private listener?: Client;
   private reconnectTimer?: NodeJS.Timeout;
   private unroutedTimer?: NodeJS.Timeout;
-  private retentionTimer?: NodeJS.Timeout;
   private readonly reportedUnrouted = new Set<string>();
   /** Claimed by this relay: the types some manifest routes (fixed for the process's life). */
   private readonly routable: string[];
@@ -92,18 +90,11 @@ export class OutboxRelay {
     checkUnrouted();
     this.unroutedTimer = setInterval(checkUnrouted, UNROUTED_CHECK_INTERVAL_MS);
     this.unroutedTimer.unref();
-    this.retentionTimer = setInterval(
-      () => void this.deleteExpired().catch((error: unknown) =>
-        this.logger.warn({ module: this.module, err: error }, 'outbox retention failed; retried at the next interval')),
-      this.config.env.OUTBOX_RETENTION_INTERVAL_MS,
-    );
-    this.retentionTimer.unref();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.unroutedTimer);
-    clearInterval(this.retentionTimer);
     await this.loop.stop();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;
@@ -140,28 +131,6 @@ export class OutboxRelay {
       );
     }
     return counts;
-  }
-
-  /**
-   * Deletes rows published longer than OUTBOX_RETENTION ago, in short batches (short
-   * locks, bounded WAL per statement). Returns how many were deleted.
-   */
-  async deleteExpired(): Promise<number> {
-    const cutoff = new Date(Date.now() - durationMs(this.config.env.OUTBOX_RETENTION));
-    let total = 0;
-    for (;;) {
-      const { affected: deleted } = await execute(
-        this.dataSource,
-        `DELETE FROM "${this.schema}".outbox WHERE id IN (
-           SELECT id FROM "${this.schema}".outbox WHERE published_at < $1
-            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-        [cutoff, OUTBOX_RETENTION_BATCH],
-      );
-      total += deleted;
-      if (deleted < OUTBOX_RETENTION_BATCH || this.loop.isStopped) break;
-    }
-    if (total > 0) this.logger.info({ module: this.module, deleted: total }, 'published outbox events past retention deleted');
-    return total;
   }
 
   private async relayBatch(): Promise<number> {

@@ -44,6 +44,15 @@ export interface JitteredBackoffOptions {
 export const FAILED_JOB_RETENTION = { age: 7 * 24 * 3600, count: 10_000 };
 
 /**
+ * Stack traces a job keeps: the last attempt's. Bull keeps one per failed attempt by
+ * default, so an inbox job dead-lettered after INBOX_MAX_ATTEMPTS (8) held eight, about
+ * 24 KB in Redis, and a failed set at its FAILED_JOB_RETENTION bound about 240 MB per
+ * queue (bench pair event-growth). The earlier attempts' errors are in the logs, and the
+ * last one is in `failedReason`, the dead letter and this trace.
+ */
+export const JOB_STACK_TRACES = 1;
+
+/**
  * Builds every Bull queue in the process with one set of options: a shared fail-fast
  * client and subscriber connection, bounded retention of finished jobs, the jittered
  * backoff strategy, and the run's key prefix. Used by @nestjs/bull (forRoot) and by the
@@ -99,6 +108,7 @@ export class QueueFactory implements OnApplicationShutdown {
       defaultJobOptions: {
         removeOnComplete: true,
         removeOnFail: FAILED_JOB_RETENTION,
+        stackTraceLimit: JOB_STACK_TRACES,
       },
     };
   }

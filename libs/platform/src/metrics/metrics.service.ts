@@ -77,7 +77,7 @@ export class MetricsService {
     const cacheRequests = new Counter({ name: 'cache_requests_total', help: 'Cache lookups, by cache and outcome', labelNames: ['cache', 'outcome'], registers: [this.registry] });
     const breakerRejections = new Counter({ name: 'circuit_breaker_rejected_calls_total', help: 'Calls this instance did not make because their circuit was open, by breaker', labelNames: ['breaker'], registers: [this.registry] });
     const breakerOpenings = new Counter({ name: 'circuit_breaker_opened_total', help: 'Circuits this instance opened (a failure reached the threshold), by breaker', labelNames: ['breaker'], registers: [this.registry] });
-    const retentionDeleted = new Counter({ name: 'retention_deleted_rows_total', help: 'Rows this instance\'s retention rules deleted (inbox, dead letters, idempotency keys, sessions…), by module and table', labelNames: ['module', 'table'], registers: [this.registry] });
+    const retentionDeleted = new Counter({ name: 'retention_deleted_rows_total', help: 'Rows this instance\'s retention rules deleted (published outbox rows, inbox, dead letters, idempotency keys, sessions…), by module and table', labelNames: ['module', 'table'], registers: [this.registry] });
     this.collectors.push(async () => {
       for (const { module, table, rows } of this.retention.deleted.values()) this.followTotal(retentionDeleted, { module, table }, rows);
     });

@@ -3,7 +3,7 @@ import { usersSettings } from '../users.settings';
 
 /**
  * What the users module deletes as it ages (run by the platform's RetentionSweeper with
- * the inbox and dead letters; README "Retention"):
+ * the outbox, inbox and dead letters; docs/architecture.md "Retention"):
  * - refresh tokens ENDED_SESSION_RETENTION after they expired: until then a used one is
  *   what detects a stolen token being replayed (sessions.service.ts);
  * - sessions ENDED_SESSION_RETENTION after they ended, by sign-out or revocation or by
