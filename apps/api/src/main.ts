@@ -1,3 +1,4 @@
+import './compile-cache';
 import './tracing';
 import 'reflect-metadata';
 import { startHttpService } from '@app/platform';

@@ -1,4 +1,4 @@
 import { startTracing } from '@app/platform/tracing';
 
-// Imported first by main.ts: instrumentation must patch http, pg and ioredis before they load.
+// Imported by main.ts before anything it instruments: it must patch http, pg and ioredis before they load.
 startTracing('notifications-service');

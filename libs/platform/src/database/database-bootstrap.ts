@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { AppConfig, ModuleDatabaseConfig } from '../config/app-config';
-import { moduleDataSourceOptions, type ModuleDatabaseDefinition } from './module-database';
+import { migrationNames, moduleDataSourceOptions, type ModuleDatabaseDefinition } from './module-database';
 import { bootstrapPlatformSchema } from '../flags/platform-database';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
@@ -58,6 +58,13 @@ export async function bootstrapDatabases(
     }
     for (const definition of definitions) {
       const db = config.databases[definition.module];
+      // Up to date (every migration of this build in the schema's history, as the admin
+      // reads it): nothing to run, so no connection as the role and no TypeORM metadata
+      // build just to find that out (README, "Design notes", "Start-up time").
+      if (migrationsUpToDate(migrationNames(definition), await appliedMigrationNames(admin, db.schema))) {
+        logger.info({ module: definition.module, applied: [] }, 'migrations up to date');
+        continue;
+      }
       const options = moduleDataSourceOptions(definition, db);
       const dataSource = new DataSource({
         ...options,
@@ -89,6 +96,25 @@ export async function bootstrapDatabases(
   }
 }
 
+/**
+ * The migration names of the schema's TypeORM history (`<schema>.migrations`), read by the
+ * admin; null when there is no history yet or it cannot be read (then the caller runs the
+ * migrations as the role, which finds out for itself).
+ */
+async function appliedMigrationNames(admin: Client, schema: string): Promise<Set<string> | null> {
+  try {
+    const { rows } = await admin.query<{ name: string }>(`SELECT name FROM ${ident(schema)}.migrations`);
+    return new Set(rows.map((row) => row.name));
+  } catch {
+    return null;
+  }
+}
+
+/** True when `applied` holds every one of `names` (null: unknown, so not up to date). */
+function migrationsUpToDate(names: string[] | null, applied: ReadonlySet<string> | null): boolean {
+  return names !== null && applied !== null && names.every((name) => applied.has(name));
+}
+
 async function ensureRole(admin: Client, db: ModuleDatabaseConfig, database: string): Promise<void> {
   const role = ident(db.role);
   const rawPassword = new URL(db.url).password;
@@ -113,30 +139,36 @@ async function ensureRole(admin: Client, db: ModuleDatabaseConfig, database: str
  * it refuses with one line naming the module and what is missing.
  */
 export async function verifyDatabases(config: AppConfig, definitions: ModuleDatabaseDefinition[]): Promise<void> {
-  for (const definition of definitions) {
-    const db = config.databases[definition.module];
-    const hint = `run the bootstrap first (npm run db:bootstrap, the db-bootstrap job) or set DB_BOOTSTRAP_ON_START=true; check ${db.urlVariable}`;
-    const notReady = (what: string) =>
-      new DatabaseNotReadyError(`Database not ready for module "${db.module}": ${what}; ${hint}`);
-    const options = moduleDataSourceOptions(definition, db);
-    const dataSource = new DataSource({ ...options, extra: { ...options.extra, max: 1 } } as typeof options);
-    try {
-      await dataSource.initialize();
-    } catch (error) {
-      throw notReady(`role "${db.role}" cannot connect (${(error as Error).message.split('\n')[0]})`);
-    }
-    try {
-      const [found] = await dataSource.query<{ table: string | null }[]>('SELECT to_regclass($1)::text AS table', [
-        `"${db.schema}".migrations`,
-      ]);
-      if (!found.table) throw notReady(`schema "${db.schema}" has no migrations table`);
-      // showMigrations() is true when a migration of this build has not been applied.
-      if (await dataSource.showMigrations()) throw notReady(`schema "${db.schema}" has pending migrations`);
-    } catch (error) {
-      if (error instanceof DatabaseNotReadyError) throw error;
-      throw notReady(`role "${db.role}" cannot read schema "${db.schema}" (${(error as Error).message.split('\n')[0]})`);
-    } finally {
-      await dataSource.destroy();
-    }
+  // The modules are independent: checked side by side (each on its own connection), and
+  // the first module in definition order that is not ready is the one reported, as before.
+  const results = await Promise.allSettled(definitions.map((definition) => verifyDatabase(config, definition)));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function verifyDatabase(config: AppConfig, definition: ModuleDatabaseDefinition): Promise<void> {
+  const db = config.databases[definition.module];
+  const hint = `run the bootstrap first (npm run db:bootstrap, the db-bootstrap job) or set DB_BOOTSTRAP_ON_START=true; check ${db.urlVariable}`;
+  const notReady = (what: string) =>
+    new DatabaseNotReadyError(`Database not ready for module "${db.module}": ${what}; ${hint}`);
+  const options = moduleDataSourceOptions(definition, db);
+  const dataSource = new DataSource({ ...options, extra: { ...options.extra, max: 1 } } as typeof options);
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    throw notReady(`role "${db.role}" cannot connect (${(error as Error).message.split('\n')[0]})`);
+  }
+  try {
+    const [found] = await dataSource.query<{ table: string | null }[]>('SELECT to_regclass($1)::text AS table', [
+      `"${db.schema}".migrations`,
+    ]);
+    if (!found.table) throw notReady(`schema "${db.schema}" has no migrations table`);
+    // showMigrations() is true when a migration of this build has not been applied.
+    if (await dataSource.showMigrations()) throw notReady(`schema "${db.schema}" has pending migrations`);
+  } catch (error) {
+    if (error instanceof DatabaseNotReadyError) throw error;
+    throw notReady(`role "${db.role}" cannot read schema "${db.schema}" (${(error as Error).message.split('\n')[0]})`);
+  } finally {
+    await dataSource.destroy();
   }
 }

@@ -72,6 +72,20 @@ export function moduleDataSourceOptions(
   };
 }
 
+/**
+ * The names TypeORM records for a module's migrations in `<schema>.migrations` (the
+ * instance's `name`, else its class name, as TypeORM's MigrationExecutor does); null when
+ * some are given as file paths (only TypeORM can resolve those).
+ */
+export function migrationNames(definition: ModuleDatabaseDefinition): string[] | null {
+  const list = toArray(definition.migrations);
+  if (list.some((migration) => typeof migration === 'string')) return null;
+  return list.map((migration) => {
+    const instance = new (migration as new () => { name?: string })();
+    return instance.name || instance.constructor.name;
+  });
+}
+
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 function toArray(list: MixedList<Function | string> | undefined): (Function | string)[] {
   if (!list) return [];

@@ -80,6 +80,16 @@ export async function bootstrapPlatformSchema(admin: Client, config: AppConfig, 
   await admin.query(`CREATE SCHEMA IF NOT EXISTS ${PLATFORM_SCHEMA} AUTHORIZATION ${role}`);
   await admin.query(`ALTER SCHEMA ${PLATFORM_SCHEMA} OWNER TO ${role}`);
 
+  // Up to date as the admin reads the history: no connection as the role just to find that out.
+  const recorded = await admin.query<{ version: number }>(`SELECT version FROM ${PLATFORM_SCHEMA}.migrations`).then(
+    (result) => new Set(result.rows.map((r) => r.version)),
+    () => null, // no history yet (or unreadable): the role creates and checks it below
+  );
+  if (recorded && PLATFORM_MIGRATIONS.every((migration) => recorded.has(migration.version))) {
+    logger.info({ role: db.role, schema: PLATFORM_SCHEMA, applied: [] }, 'platform migrations up to date');
+    return;
+  }
+
   const client = new Client({ connectionString: db.url, connectionTimeoutMillis: 5000, application_name: 'mm:platform:bootstrap' });
   await client.connect();
   try {

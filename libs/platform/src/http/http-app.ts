@@ -3,7 +3,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -329,7 +329,17 @@ function rememberClientWrites(app: NestFastifyApplication): void {
   });
 }
 
+/**
+ * The routes of /docs are registered now; the document itself is built on the first
+ * request for it (SwaggerModule takes a factory and keeps its result): scanning every
+ * controller is start-up time that only operators reading /docs need (README, "Design
+ * notes", "Start-up time").
+ */
 function setUpOpenApi(app: INestApplication, title: string, config: AppConfig): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app, title, config), { jsonDocumentUrl: 'docs-json' });
+}
+
+function buildOpenApiDocument(app: INestApplication, title: string, config: AppConfig): OpenAPIObject {
   const generated = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -340,6 +350,5 @@ function setUpOpenApi(app: INestApplication, title: string, config: AppConfig): 
       .build(),
   );
   // Valid OpenAPI 3.1 under Redocly's recommended rules (openapi-document.ts, docs/api.md).
-  const document = finishOpenApiDocument(generated, { port: config.env.PORT });
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  return finishOpenApiDocument(generated, { port: config.env.PORT });
 }
