@@ -73,6 +73,31 @@ describe('PressureMonitor', () => {
   });
 });
 
+describe('PressureMonitor start-up grace', () => {
+  it('does not read a stall in the grace period after start as pressure, and reads the next one', async () => {
+    const monitor = new PressureMonitor(limits({ maxEventLoopDelayMs: 300, sheddableRatio: 0.5 }), 1000);
+    monitor.start();
+    try {
+      await sleep(50);
+      blockEventLoop(600); // start-up work right after readiness
+      await sleep(1);
+      expect(monitor.eventLoopDelayMs).toBe(0);
+      expect(monitor.shouldShed('sheddable')).toBe(false);
+      monitor.inFlight = 1_000_000; // in-flight counts from the first request
+      expect(monitor.shouldShed('normal')).toBe(true);
+      monitor.inFlight = 0;
+
+      await sleep(1000); // past the grace period
+      blockEventLoop(2000);
+      await sleep(1);
+      expect(monitor.eventLoopDelayMs).toBeGreaterThan(150);
+      expect(monitor.shouldShed('sheddable')).toBe(true);
+    } finally {
+      monitor.stop();
+    }
+  });
+});
+
 describe('SHED_* configuration', () => {
   it('defaults: on, 50 ms event-loop delay, 256 in flight, sheddable from 0.75, heap at 90 % of the V8 limit', () => {
     const config = loadConfig({}, []);

@@ -67,6 +67,8 @@ export function shedLimits(config: AppConfig): ShedLimits {
 const TICK_MS = 10;
 /** Event-loop delay and heap are reported per window of this length; in-flight is exact at every request. */
 export const SAMPLE_INTERVAL_MS = 100;
+/** After the app is ready, how long the event-loop delay is not read (PressureMonitor). */
+export const STARTUP_GRACE_MS = 2000;
 
 export interface PressureReading {
   eventLoopDelayMs: number;
@@ -92,15 +94,27 @@ export class PressureMonitor {
   private windowStartedAt = 0;
   private windowLatenessMs = 0;
   private windowTicks = 0;
+  private delayCountsFrom = 0;
   eventLoopDelayMs = 0;
   heapUsedBytes = 0;
   inFlight = 0;
 
-  constructor(readonly limits: ShedLimits) {}
+  /**
+   * `startupGraceMs`: for this long after start() the event-loop delay reads 0. The first
+   * moments after readiness run the start-up's own synchronous work (relays, consumers and
+   * maintenance jobs' first passes, first compiles), which a window reads as a stall: the
+   * bench saw the first sheddable request after a start answered 503 at no load. In-flight
+   * and heap still count from the first request.
+   */
+  constructor(
+    readonly limits: ShedLimits,
+    private readonly startupGraceMs = 0,
+  ) {}
 
   start(): void {
     if (this.timer) return;
     this.lastTickAt = this.windowStartedAt = performance.now();
+    this.delayCountsFrom = this.lastTickAt + this.startupGraceMs;
     this.sample();
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
@@ -122,7 +136,7 @@ export class PressureMonitor {
 
   /** Closes the current window: its mean delay and the heap become the readings. */
   sample(): void {
-    this.eventLoopDelayMs = this.windowTicks > 0 ? this.windowLatenessMs / this.windowTicks : 0;
+    this.eventLoopDelayMs = this.windowTicks > 0 && performance.now() >= this.delayCountsFrom ? this.windowLatenessMs / this.windowTicks : 0;
     this.windowLatenessMs = 0;
     this.windowTicks = 0;
     this.windowStartedAt = performance.now();
@@ -173,7 +187,7 @@ function classOf(request: FastifyRequest): { shedClass: ShedClass; stream: boole
  */
 export function installLoadShedding(app: NestFastifyApplication, config: AppConfig, logger: Logger): PressureMonitor {
   const fastify = app.getHttpAdapter().getInstance();
-  const monitor = new PressureMonitor(shedLimits(config));
+  const monitor = new PressureMonitor(shedLimits(config), STARTUP_GRACE_MS);
   const enabled = config.env.SHED_ENABLED;
   const retryAfterMaxS = config.env.SHED_RETRY_AFTER_S;
   const registry = app.get(MetricsService).registry;
